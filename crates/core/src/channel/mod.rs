@@ -1,0 +1,1 @@
+//! Placeholder: filled by the ferry-core issue (see the crate docs).
