@@ -25,8 +25,9 @@ pub unsafe trait RawLock {
     /// What `lock` returns and `unlock` consumes (the saved IRQL on Windows).
     type Token;
 
-    /// A new, unlocked lock.
-    fn new() -> Self;
+    /// An unlocked lock. A constant so that tables holding locks can be built by `const fn`
+    /// (a `KSPIN_LOCK` is a zeroed `usize`), for example in a driver's `static`.
+    const UNLOCKED: Self;
 
     /// Spins until the lock is held; never sleeps.
     fn lock(&self) -> Self::Token;
@@ -47,9 +48,7 @@ pub struct SpinRawLock(spin::Mutex<()>);
 unsafe impl RawLock for SpinRawLock {
     type Token = ();
 
-    fn new() -> Self {
-        Self(spin::Mutex::new(()))
-    }
+    const UNLOCKED: Self = Self(spin::Mutex::new(()));
 
     fn lock(&self) -> Self::Token {
         core::mem::forget(self.0.lock());
@@ -76,9 +75,9 @@ unsafe impl<R: RawLock + Send, T: Send> Send for Mutex<R, T> {}
 
 impl<R: RawLock, T> Mutex<R, T> {
     /// Wraps `value` under a new, unlocked lock.
-    pub fn new(value: T) -> Self {
+    pub const fn new(value: T) -> Self {
         Self {
-            raw: R::new(),
+            raw: R::UNLOCKED,
             data: UnsafeCell::new(value),
         }
     }
