@@ -1,1 +1,3 @@
-//! Placeholder: filled by the ferry-core issue (see the crate docs).
+//! The KMCL server channel.
+
+pub mod state;
