@@ -127,7 +127,10 @@ mod tests {
         let b = ledger.hold("b", 2).unwrap();
         assert_eq!(ledger.outstanding(), 2);
         assert_eq!(ledger.release(a).map(|e| e.packet), Some("a"));
-        assert!(ledger.release(a).is_none(), "second completion must find nothing");
+        assert!(
+            ledger.release(a).is_none(),
+            "second completion must find nothing"
+        );
         // Retirement takes the rest, including b, exactly once.
         let retired: std::vec::Vec<_> = (0..ledger.capacity())
             .filter_map(|i| ledger.release_at(i))

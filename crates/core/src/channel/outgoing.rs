@@ -101,7 +101,9 @@ impl<H, C, const N: usize> OutgoingLedger<H, C, N> {
 
     /// Releases a reservation whose send failed.
     pub fn abort(&mut self, key: TransactionKey) -> Option<C> {
-        self.entries.remove(slot_key(key)).map(|entry| entry.context)
+        self.entries
+            .remove(slot_key(key))
+            .map(|entry| entry.context)
     }
 
     /// The context of an outstanding transaction.
@@ -142,7 +144,10 @@ mod tests {
         ledger.commit(key, "pkt").unwrap();
         let entry = ledger.complete(key).unwrap();
         assert_eq!((entry.packet, entry.context), (Some("pkt"), 7));
-        assert!(ledger.complete(key).is_none(), "a second completion finds nothing");
+        assert!(
+            ledger.complete(key).is_none(),
+            "a second completion finds nothing"
+        );
     }
 
     #[test]

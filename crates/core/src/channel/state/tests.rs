@@ -67,7 +67,10 @@ fn every_pair_without_a_rule_is_refused_and_changes_nothing() {
         .collect();
     // 8 states x 8 table events; every pair either has a rule or was refused above.
     assert_eq!(refused + with_rules.len(), 64);
-    assert!(refused > 40, "the table should refuse most pairs, refused {refused}");
+    assert!(
+        refused > 40,
+        "the table should refuse most pairs, refused {refused}"
+    );
 }
 
 #[test]
