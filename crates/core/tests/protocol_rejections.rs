@@ -2,12 +2,15 @@
 //! types for every parser, the service's codes through an error response, and arbitrary bytes.
 
 use ferry_core::protocol::{
-    EchoedHeader, ErrorCode, ErrorResponse, HEADER_LEN, MAX_MESSAGE_LEN, MAX_SUPPORTED_VERSION,
-    MIN_SUPPORTED_VERSION, MessageType, ProtocolError, Response, ResponseBody, encode_ack,
-    encode_error, encode_notification, encode_protocol_error, encode_request, encode_response,
-    parse_ack, parse_notification, parse_request, parse_response,
+    EchoedHeader, EncodeError, ErrorCode, ErrorResponse, HEADER_LEN, MAX_MESSAGE_LEN,
+    MAX_SUPPORTED_VERSION, MIN_SUPPORTED_VERSION, MessageType, ProtocolError, Response,
+    ResponseBody, encode_ack, encode_error, encode_notification, encode_protocol_error,
+    encode_request, encode_response, parse_ack, parse_notification, parse_request, parse_response,
 };
 use proptest::prelude::*;
+
+/// Any parser, its result reduced to success or the error.
+type Parser = fn(&[u8]) -> Result<(), ProtocolError>;
 
 const TRANSACTION: u64 = 0x1122_3344_5566_7788;
 
@@ -185,12 +188,7 @@ fn body_length_wrong_for_the_type() {
             offset,
         );
     }
-    let cases: [(
-        fn(&[u8]) -> Result<(), ProtocolError>,
-        MessageType,
-        usize,
-        usize,
-    ); 6] = [
+    let cases: [(Parser, MessageType, usize, usize); 6] = [
         (
             |b| parse_response(b).map(drop),
             MessageType::PortStatsResponse,
@@ -407,38 +405,31 @@ fn a_parser_error_becomes_the_error_response_echoing_it() {
 /// canonical); whatever it rejects, it rejects with an offset inside the packet (or at its
 /// end) and echoes the header exactly when one was readable.
 fn check_any_bytes(bytes: &[u8]) {
-    let mut out = vec![0; MAX_MESSAGE_LEN];
-    let check_error = |error: ProtocolError| {
-        assert!(error.offset <= bytes.len().min(MAX_MESSAGE_LEN), "{error}");
-        assert_eq!(error.header.is_some(), bytes.len() >= HEADER_LEN, "{error}");
-    };
-    match parse_request(bytes) {
-        Ok(request) => {
-            let written = encode_request(&request, &mut out).unwrap();
+    check_parsed(bytes, parse_request(bytes), |request, out| {
+        encode_request(request, out)
+    });
+    check_parsed(bytes, parse_response(bytes), |response, out| {
+        encode_response(response, out)
+    });
+    check_parsed(bytes, parse_notification(bytes), encode_notification);
+    check_parsed(bytes, parse_ack(bytes), encode_ack);
+}
+
+fn check_parsed<T>(
+    bytes: &[u8],
+    parsed: Result<T, ProtocolError>,
+    encode: impl Fn(&T, &mut [u8]) -> Result<usize, EncodeError>,
+) {
+    match parsed {
+        Ok(message) => {
+            let mut out = vec![0; MAX_MESSAGE_LEN];
+            let written = encode(&message, &mut out).unwrap();
             assert_eq!(&out[..written], bytes);
         }
-        Err(error) => check_error(error),
-    }
-    match parse_response(bytes) {
-        Ok(response) => {
-            let written = encode_response(&response, &mut out).unwrap();
-            assert_eq!(&out[..written], bytes);
+        Err(error) => {
+            assert!(error.offset <= bytes.len().min(MAX_MESSAGE_LEN), "{error}");
+            assert_eq!(error.header.is_some(), bytes.len() >= HEADER_LEN, "{error}");
         }
-        Err(error) => check_error(error),
-    }
-    match parse_notification(bytes) {
-        Ok(note) => {
-            let written = encode_notification(&note, &mut out).unwrap();
-            assert_eq!(&out[..written], bytes);
-        }
-        Err(error) => check_error(error),
-    }
-    match parse_ack(bytes) {
-        Ok(ack) => {
-            let written = encode_ack(&ack, &mut out).unwrap();
-            assert_eq!(&out[..written], bytes);
-        }
-        Err(error) => check_error(error),
     }
 }
 
@@ -471,41 +462,62 @@ fn framed_bytes() -> impl Strategy<Value = Vec<u8>> {
     )
 }
 
-/// One valid message of every type, as encoded bytes.
+/// One valid message of every type: message type and body in hex (spaces ignored).
+const VALID_BODIES: [(MessageType, &str); 14] = [
+    (MessageType::NegotiateRequest, "0100 0300 00000000"),
+    (
+        MessageType::PingRequest,
+        "6300000000000000 70696e672064617461",
+    ),
+    (MessageType::GetPortStatsRequest, ""),
+    (MessageType::SubscribeRequest, "03000000 00000000"),
+    (MessageType::UnsubscribeRequest, "01000000 00000000"),
+    (MessageType::NegotiateResponse, "0100 0000 00000000"),
+    (
+        MessageType::PingResponse,
+        "6300000000000000 70696e672064617461",
+    ),
+    (MessageType::PortStatsResponse, PORT_STATS_HEX),
+    (MessageType::SubscribeResponse, "02000000 00000000"),
+    (MessageType::UnsubscribeResponse, "00000000 00000000"),
+    (
+        MessageType::ErrorResponse,
+        "09000000 0200 0000 ffffffff 0100 0100",
+    ),
+    (
+        MessageType::Notification,
+        "02000000 00000000 3930000000000000",
+    ),
+    (
+        MessageType::Notification,
+        "01000000 00000000 0100000000000000 0200000000000000 0300000000000000 0400000000000000 0500000000000000 0600000000000000 07000000 00000000 0800000000000000",
+    ),
+    // Sequence = TRANSACTION, status Ignored.
+    (
+        MessageType::NotificationAck,
+        "8877665544332211 01000000 00000000",
+    ),
+];
+
+/// A `PortStats` block: counters 1 to 6, 7 active flows, reserved, 8 evicted.
+const PORT_STATS_HEX: &str = "0100000000000000 0200000000000000 0300000000000000 0400000000000000 0500000000000000 0600000000000000 07000000 00000000 0800000000000000";
+
+fn hex(text: &str) -> Vec<u8> {
+    let digits: Vec<u8> = text
+        .bytes()
+        .filter(|byte| !byte.is_ascii_whitespace())
+        .collect();
+    digits
+        .chunks(2)
+        .map(|pair| u8::from_str_radix(std::str::from_utf8(pair).unwrap(), 16).unwrap())
+        .collect()
+}
+
 fn valid_messages() -> Vec<Vec<u8>> {
-    let mut stats = Vec::new();
-    for word in 1..=6_u64 {
-        stats.extend_from_slice(&word.to_le_bytes());
-    }
-    stats.extend(le32(&[7, 0]));
-    stats.extend_from_slice(&8_u64.to_le_bytes());
-    let mut port_stats_notification = le32(&[1, 0]);
-    port_stats_notification.extend_from_slice(&stats);
-    let mut heartbeat = le32(&[2, 0]);
-    heartbeat.extend_from_slice(&12345_u64.to_le_bytes());
-    let mut ack = TRANSACTION.to_le_bytes().to_vec();
-    ack.extend(le32(&[1, 0]));
-    let mut ping = 99_u64.to_le_bytes().to_vec();
-    ping.extend_from_slice(b"ping data");
-    vec![
-        v1(MessageType::NegotiateRequest, &[1, 0, 3, 0, 0, 0, 0, 0]),
-        v1(MessageType::PingRequest, &ping),
-        v1(MessageType::GetPortStatsRequest, &[]),
-        v1(MessageType::SubscribeRequest, &le32(&[3, 0])),
-        v1(MessageType::UnsubscribeRequest, &le32(&[1, 0])),
-        v1(MessageType::NegotiateResponse, &[1, 0, 0, 0, 0, 0, 0, 0]),
-        v1(MessageType::PingResponse, &ping),
-        v1(MessageType::PortStatsResponse, &stats),
-        v1(MessageType::SubscribeResponse, &le32(&[2, 0])),
-        v1(MessageType::UnsubscribeResponse, &le32(&[0, 0])),
-        v1(
-            MessageType::ErrorResponse,
-            &le32(&[9, 0x0000_0002, u32::MAX, 0x0001_0001]),
-        ),
-        v1(MessageType::Notification, &port_stats_notification),
-        v1(MessageType::Notification, &heartbeat),
-        v1(MessageType::NotificationAck, &ack),
-    ]
+    VALID_BODIES
+        .iter()
+        .map(|(message_type, body)| v1(*message_type, &hex(body)))
+        .collect()
 }
 
 /// A valid message of any type with up to three bytes overwritten.
