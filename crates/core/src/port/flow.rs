@@ -67,7 +67,8 @@ pub struct FlowTable<const N: usize> {
 
 impl<const N: usize> FlowTable<N> {
     /// Compile-time check of the capacity (evaluated when `new` is instantiated).
-    const CAPACITY_IS_POWER_OF_TWO: () = assert!(N.is_power_of_two(), "flow capacity must be a power of two");
+    const CAPACITY_IS_POWER_OF_TWO: () =
+        assert!(N.is_power_of_two(), "flow capacity must be a power of two");
     const MASK: usize = N.wrapping_sub(1);
     const WINDOW: usize = if N < PROBE_WINDOW { N } else { PROBE_WINDOW };
 
@@ -112,7 +113,10 @@ impl<const N: usize> FlowTable<N> {
     pub fn get(&self, key: &FlowKey) -> Option<FlowEntry> {
         let home = Self::home(key);
         for step in 0..Self::WINDOW {
-            let entry = self.slots.get(home.wrapping_add(step) & Self::MASK)?.entry?;
+            let entry = self
+                .slots
+                .get(home.wrapping_add(step) & Self::MASK)?
+                .entry?;
             if entry.key == *key {
                 return Some(entry);
             }
@@ -138,8 +142,12 @@ impl<const N: usize> FlowTable<N> {
         if let Some(entry) = entry {
             match outcome {
                 FlowOutcome::Hit => {
-                    entry.counters.frames = entry.counters.frames.saturating_add(restored.counters.frames);
-                    entry.counters.bytes = entry.counters.bytes.saturating_add(restored.counters.bytes);
+                    entry.counters.frames = entry
+                        .counters
+                        .frames
+                        .saturating_add(restored.counters.frames);
+                    entry.counters.bytes =
+                        entry.counters.bytes.saturating_add(restored.counters.bytes);
                     entry.last_seen = entry.last_seen.max(restored.last_seen);
                 }
                 FlowOutcome::Inserted { .. } => {
@@ -180,7 +188,11 @@ impl<const N: usize> FlowTable<N> {
     /// The slot for `key`: its own, a free one in its window, or the window's least recently
     /// seen one (replaced). `None` only if the table has no slot at all, which the capacity
     /// check rules out.
-    fn find_or_insert(&mut self, key: &FlowKey, now: Ticks) -> (FlowOutcome, Option<&mut FlowEntry>) {
+    fn find_or_insert(
+        &mut self,
+        key: &FlowKey,
+        now: Ticks,
+    ) -> (FlowOutcome, Option<&mut FlowEntry>) {
         let home = Self::home(key);
         let mut free = None;
         let mut oldest: Option<(usize, Ticks)> = None;
@@ -192,7 +204,10 @@ impl<const N: usize> FlowTable<N> {
                     break;
                 }
                 Some(entry) if entry.key == *key => {
-                    let entry = self.slots.get_mut(index).and_then(|slot| slot.entry.as_mut());
+                    let entry = self
+                        .slots
+                        .get_mut(index)
+                        .and_then(|slot| slot.entry.as_mut());
                     return (FlowOutcome::Hit, entry);
                 }
                 Some(entry) => {
@@ -268,7 +283,10 @@ mod tests {
         let mut table = FlowTable::<16>::new();
         assert_eq!(
             table.touch(&key(1), 100, Ticks(5)),
-            FlowOutcome::Inserted { table_was_full: false, evicted: false }
+            FlowOutcome::Inserted {
+                table_was_full: false,
+                evicted: false
+            }
         );
         assert_eq!(table.touch(&key(1), 50, Ticks(9)), FlowOutcome::Hit);
         let entry = table.get(&key(1)).unwrap();
@@ -296,9 +314,16 @@ mod tests {
         let newcomer = colliding[PROBE_WINDOW];
         assert_eq!(
             table.touch(&newcomer, 1, Ticks(200)),
-            FlowOutcome::Inserted { table_was_full: false, evicted: true }
+            FlowOutcome::Inserted {
+                table_was_full: false,
+                evicted: true
+            }
         );
-        assert_eq!(table.get(&colliding[1]), None, "the oldest flow is the one evicted");
+        assert_eq!(
+            table.get(&colliding[1]),
+            None,
+            "the oldest flow is the one evicted"
+        );
         for (i, k) in colliding.iter().take(PROBE_WINDOW).enumerate() {
             if i != 1 {
                 assert!(table.get(k).is_some(), "flow {i} must survive");
@@ -317,7 +342,10 @@ mod tests {
         assert_eq!(table.len(), 4);
         assert_eq!(
             table.touch(&key(99), 1, Ticks(10)),
-            FlowOutcome::Inserted { table_was_full: true, evicted: true }
+            FlowOutcome::Inserted {
+                table_was_full: true,
+                evicted: true
+            }
         );
         assert_eq!(table.len(), 4);
         // Window = whole table when N < PROBE_WINDOW: the flow seen at t=0 went.

@@ -27,6 +27,7 @@ pub mod state;
 pub mod table;
 pub mod types;
 
+use crate::saved_state::EncodeError;
 use crate::status::NtStatus;
 use core::fmt;
 
@@ -38,8 +39,8 @@ pub use saved::RestoreError;
 pub use state::PortState;
 pub use table::PortTable;
 pub use types::{
-    AddressFamily, Direction, DropReason, FlowKey, FrameInfo, PortConfig, PortIdentity,
-    RateLimit, SwitchPortId, Verdict,
+    AddressFamily, Direction, DropReason, FlowKey, FrameInfo, PortConfig, PortIdentity, RateLimit,
+    SwitchPortId, Verdict,
 };
 
 /// Why a port-table operation failed.
@@ -60,6 +61,8 @@ pub enum PortError {
         /// The blob's exact length.
         needed: usize,
     },
+    /// The port's state cannot be encoded (a flow table beyond the format's payload limit).
+    Encode(EncodeError),
     /// A blob that cannot be restored onto the port; the port was left untouched.
     Restore(RestoreError),
 }
@@ -74,6 +77,7 @@ impl PortError {
             Self::TableFull => NtStatus::INSUFFICIENT_RESOURCES,
             Self::InvalidConfig => NtStatus::INVALID_PARAMETER,
             Self::BufferTooSmall { .. } => NtStatus::BUFFER_TOO_SMALL,
+            Self::Encode(error) => error.status(),
             Self::Restore(error) => error.status(),
         }
     }
@@ -90,6 +94,7 @@ impl fmt::Display for PortError {
             Self::BufferTooSmall { needed } => {
                 write!(f, "the port's saved state needs {needed} bytes")
             }
+            Self::Encode(error) => write!(f, "port state not saved: {error}"),
             Self::Restore(error) => write!(f, "port state not restored: {error}"),
         }
     }

@@ -137,7 +137,11 @@ impl<L: RawLock, C, const N: usize> PendingSaves<L, C, N> {
     /// Whether a save of `port` is pending.
     #[must_use]
     pub fn is_pending(&self, port: SwitchPortId) -> bool {
-        self.entries.lock().iter().flatten().any(|save| save.port == port)
+        self.entries
+            .lock()
+            .iter()
+            .flatten()
+            .any(|save| save.port == port)
     }
 
     /// Number of pending saves.

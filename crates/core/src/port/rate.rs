@@ -115,7 +115,10 @@ impl TokenBucket {
     /// # Errors
     ///
     /// The first inconsistency found.
-    pub const fn validate(limit: RateLimit, snapshot: &BucketSnapshot) -> Result<(), BucketSnapshotError> {
+    pub const fn validate(
+        limit: RateLimit,
+        snapshot: &BucketSnapshot,
+    ) -> Result<(), BucketSnapshotError> {
         if !limit.is_valid() {
             return Err(BucketSnapshotError::InvalidLimit);
         }
@@ -194,7 +197,11 @@ const fn fill_ticks(limit: RateLimit) -> u64 {
     let scaled = (limit.burst_bytes as u128)
         .saturating_mul(TICKS_PER_SECOND as u128)
         .saturating_add((limit.bytes_per_second as u128).saturating_sub(1));
-    let ticks = scaled / limit.bytes_per_second as u128;
+    // The rate is non-zero here; `checked_div` only states it.
+    let ticks = match scaled.checked_div(limit.bytes_per_second as u128) {
+        Some(ticks) => ticks,
+        None => u128::MAX,
+    };
     if ticks > u64::MAX as u128 {
         u64::MAX
     } else {
@@ -211,8 +218,14 @@ fn wide_refill(rate: u64, elapsed: u64, remainder: u64) -> (u64, u64) {
         .saturating_mul(u128::from(elapsed))
         .saturating_add(u128::from(remainder));
     let per_second = u128::from(TICKS_PER_SECOND);
-    let whole = u64::try_from(scaled / per_second).unwrap_or(u64::MAX);
-    let fraction = u64::try_from(scaled % per_second).unwrap_or(0);
+    let whole = scaled
+        .checked_div(per_second)
+        .and_then(|whole| u64::try_from(whole).ok())
+        .unwrap_or(u64::MAX);
+    let fraction = scaled
+        .checked_rem(per_second)
+        .and_then(|fraction| u64::try_from(fraction).ok())
+        .unwrap_or(0);
     (whole, fraction)
 }
 
@@ -226,7 +239,10 @@ mod tests {
     const SECOND: u64 = Ticks::PER_SECOND;
 
     fn limit(bytes_per_second: u64, burst_bytes: u64) -> RateLimit {
-        RateLimit { bytes_per_second, burst_bytes }
+        RateLimit {
+            bytes_per_second,
+            burst_bytes,
+        }
     }
 
     #[test]
@@ -299,7 +315,15 @@ mod tests {
         ] {
             let mut bucket = TokenBucket::new(limit(rate, burst));
             bucket.admit(u32::MAX, Ticks(0));
-            for t in [1, 2, SECOND - 1, SECOND, u64::MAX / 2, u64::MAX - 1, u64::MAX] {
+            for t in [
+                1,
+                2,
+                SECOND - 1,
+                SECOND,
+                u64::MAX / 2,
+                u64::MAX - 1,
+                u64::MAX,
+            ] {
                 bucket.admit(u32::MAX, Ticks(t));
                 assert!(bucket.tokens() <= burst);
             }
@@ -334,7 +358,11 @@ mod tests {
 
     #[test]
     fn inconsistent_snapshots_are_refused() {
-        let ok = BucketSnapshot { tokens: 10, remainder: 0, refill_age: 0 };
+        let ok = BucketSnapshot {
+            tokens: 10,
+            remainder: 0,
+            refill_age: 0,
+        };
         assert_eq!(
             TokenBucket::validate(limit(1, 0), &ok),
             Err(BucketSnapshotError::InvalidLimit)
@@ -344,7 +372,13 @@ mod tests {
             Err(BucketSnapshotError::TokensAboveBurst)
         );
         assert_eq!(
-            TokenBucket::validate(limit(1, 10), &BucketSnapshot { remainder: SECOND, ..ok }),
+            TokenBucket::validate(
+                limit(1, 10),
+                &BucketSnapshot {
+                    remainder: SECOND,
+                    ..ok
+                }
+            ),
             Err(BucketSnapshotError::RemainderTooLarge)
         );
         assert_eq!(TokenBucket::validate(limit(1, 10), &ok), Ok(()));

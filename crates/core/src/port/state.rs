@@ -80,8 +80,18 @@ impl<const FLOWS: usize> PortState<FLOWS> {
 
     pub(crate) fn parts_mut(
         &mut self,
-    ) -> (&mut TokenBucket, &mut TokenBucket, &mut PortCounters, &mut FlowTable<FLOWS>) {
-        (&mut self.ingress, &mut self.egress, &mut self.counters, &mut self.flows)
+    ) -> (
+        &mut TokenBucket,
+        &mut TokenBucket,
+        &mut PortCounters,
+        &mut FlowTable<FLOWS>,
+    ) {
+        (
+            &mut self.ingress,
+            &mut self.egress,
+            &mut self.counters,
+            &mut self.flows,
+        )
     }
 
     /// Decides on one frame and counts it: the direction's rate limit decides the verdict, the

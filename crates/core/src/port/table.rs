@@ -171,8 +171,10 @@ pub struct PortTable<L: RawLock, const PORTS: usize, const FLOWS: usize> {
 }
 
 impl<L: RawLock, const PORTS: usize, const FLOWS: usize> PortTable<L, PORTS, FLOWS> {
-    const PORTS_IS_POWER_OF_TWO: () =
-        assert!(PORTS.is_power_of_two(), "port capacity must be a power of two");
+    const PORTS_IS_POWER_OF_TWO: () = assert!(
+        PORTS.is_power_of_two(),
+        "port capacity must be a power of two"
+    );
 
     /// An empty table.
     #[must_use]
