@@ -236,7 +236,10 @@ impl DecodeErrorKind {
                 "payload length mismatch: header declares {declared} bytes, {actual} present"
             ),
             Self::Oversized { declared, max } => {
-                write!(f, "payload of {declared} bytes exceeds the {max}-byte limit")
+                write!(
+                    f,
+                    "payload of {declared} bytes exceeds the {max}-byte limit"
+                )
             }
             Self::ChecksumMismatch { stored, computed } => write!(
                 f,
@@ -250,7 +253,10 @@ impl DecodeErrorKind {
     fn fmt_field(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
             Self::FieldOutOfOrder { previous, found } => {
-                write!(f, "field {found} follows field {previous} (tags must ascend)")
+                write!(
+                    f,
+                    "field {found} follows field {previous} (tags must ascend)"
+                )
             }
             Self::DuplicateField { tag } => write!(f, "field {tag} appears twice"),
             Self::BadFieldLength { tag, length } => {
@@ -299,7 +305,11 @@ impl fmt::Debug for DecodeErrorKind {
 
 impl fmt::Display for DecodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "saved state: {} at byte offset {}", self.kind, self.offset)
+        write!(
+            f,
+            "saved state: {} at byte offset {}",
+            self.kind, self.offset
+        )
     }
 }
 
@@ -371,7 +381,10 @@ impl fmt::Display for EncodeError {
                 "saved state needs {needed} bytes, buffer has {available}"
             ),
             Self::Oversized { len, max } => {
-                write!(f, "saved-state payload of {len} bytes exceeds the {max}-byte limit")
+                write!(
+                    f,
+                    "saved-state payload of {len} bytes exceeds the {max}-byte limit"
+                )
             }
             Self::PayloadLengthMismatch { declared, written } => write!(
                 f,

@@ -80,9 +80,7 @@ impl<'a> Records<'a> {
     #[must_use]
     pub fn iter(&self) -> RecordIter<'a> {
         RecordIter {
-            chunks: self
-                .bytes
-                .chunks_exact(usize::from(self.record_len).max(1)),
+            chunks: self.bytes.chunks_exact(usize::from(self.record_len).max(1)),
             tag: self.tag,
             offset: self.offset,
             record_len: usize::from(self.record_len),
