@@ -1122,3 +1122,114 @@ fn errors_display_their_offset_and_details() {
     .to_string();
     assert!(text.contains("100") && text.contains('0'), "{text}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// The worked example of docs/saved-state-format.md.
+
+const SPEC: &str = include_str!("../../../docs/saved-state-format.md");
+
+/// The example's state: field 1 `u32`, field 2 critical `u16`, field 3 records (`u16`, `u8`).
+struct Example;
+
+const EXAMPLE_VALUE: Tag = Tag::new(1);
+const EXAMPLE_CRITICAL: Tag = Tag::critical(2);
+const EXAMPLE_TABLE: Tag = Tag::new(3);
+const EXAMPLE_ROWS: [(u16, u8); 2] = [(1, 0xAA), (2, 0xBB)];
+
+impl SavedState for Example {
+    const KIND: BlobKind = BlobKind::ChannelSession;
+    fn payload_len(&self) -> usize {
+        field_len(4) + field_len(2) + records_field_len(EXAMPLE_ROWS.len(), 3)
+    }
+    fn encode_payload(&self, w: &mut FieldWriter<'_>) -> Result<(), EncodeError> {
+        w.u32(EXAMPLE_VALUE, 42)?;
+        w.u16(EXAMPLE_CRITICAL, 7)?;
+        let mut table = w.records(EXAMPLE_TABLE, 2, 3)?;
+        for (a, b) in EXAMPLE_ROWS {
+            table.next_record()?;
+            table.u16(a)?;
+            table.u8(b)?;
+        }
+        table.finish()
+    }
+}
+
+/// The bytes of the dump between the `golden` markers; each line's offset is checked against
+/// the bytes before it.
+fn documented_example() -> Vec<u8> {
+    let start = SPEC.find("<!-- golden:begin -->").expect("begin marker");
+    let end = SPEC.find("<!-- golden:end -->").expect("end marker");
+    let mut bytes = Vec::new();
+    for line in SPEC[start..end].lines() {
+        let Some((data, _meaning)) = line.split_once('|') else {
+            continue;
+        };
+        let mut tokens = data.split_whitespace();
+        let Some(offset) = tokens
+            .next()
+            .and_then(|t| usize::from_str_radix(t, 16).ok())
+        else {
+            continue; // the column titles
+        };
+        assert_eq!(offset, bytes.len(), "offset column of line {line:?}");
+        for token in tokens {
+            bytes.push(u8::from_str_radix(token, 16).expect("hex byte"));
+        }
+    }
+    bytes
+}
+
+#[test]
+fn worked_example_in_the_format_spec_matches_the_encoder() {
+    let documented = documented_example();
+    assert_eq!(documented.len(), 56);
+    assert_eq!(encode_to_vec(&Example), documented);
+
+    // What the page says about reading it.
+    let payload = saved_state::open(&documented, BlobKind::ChannelSession).expect("open");
+    let read = payload.read(|f| {
+        let value = f.require(EXAMPLE_VALUE)?.u32()?;
+        let critical = f.require(EXAMPLE_CRITICAL)?.u16()?;
+        let table = f.require(EXAMPLE_TABLE)?.records(2)?;
+        let rows: Vec<(u16, u8)> = table
+            .iter()
+            .map(|record| {
+                let mut r = record.reader();
+                Ok((r.u16()?, r.u8()?))
+            })
+            .collect::<Result<_, DecodeError>>()?;
+        Ok((value, critical, rows))
+    });
+    assert_eq!(read, Ok((42, 7, EXAMPLE_ROWS.to_vec())));
+
+    let without_field_2 = payload.read(|f| {
+        let _ = f.require(EXAMPLE_VALUE)?;
+        f.require(EXAMPLE_TABLE).map(|_| ())
+    });
+    let error = without_field_2.expect_err("critical field 2 unknown");
+    assert_eq!(
+        (error.offset(), error.kind()),
+        (0x1e, DecodeErrorKind::UnknownCriticalField { tag: 0x8002 })
+    );
+
+    let mut edited = documented.clone();
+    edited[0x30] = 4;
+    assert_eq!(
+        saved_state::open(&edited, BlobKind::ChannelSession)
+            .expect_err("not resealed")
+            .offset(),
+        16
+    );
+    reseal(&mut edited);
+    let table = saved_state::open(&edited, BlobKind::ChannelSession)
+        .expect("framing is still fine")
+        .fields()
+        .nth(2)
+        .expect("field 3")
+        .expect("framed");
+    let error = table.records(2).expect_err("12 != 6 + 2 x 4");
+    assert_eq!(
+        (error.offset(), error.kind()),
+        (0x26, DecodeErrorKind::BadFieldLength { tag: 3, length: 12 })
+    );
+}

@@ -430,3 +430,29 @@ impl fmt::Display for EncodeError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{DecodeError, DecodeErrorKind, saturate};
+
+    #[test]
+    fn decode_errors_stay_small_for_kernel_stacks() {
+        // Every decoder returns Result<_, DecodeError> through many `?`s.
+        assert!(core::mem::size_of::<DecodeError>() <= 16);
+    }
+
+    #[test]
+    fn sizes_saturate_instead_of_wrapping() {
+        assert_eq!(saturate(usize::MAX), u32::MAX);
+        assert_eq!(saturate(7), 7);
+        let error = DecodeError::truncated(usize::MAX, 4, usize::MAX);
+        assert_eq!(error.offset(), u32::MAX as usize);
+        assert_eq!(
+            error.kind(),
+            DecodeErrorKind::Truncated {
+                needed: 4,
+                available: u32::MAX
+            }
+        );
+    }
+}
