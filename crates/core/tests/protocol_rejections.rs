@@ -259,6 +259,8 @@ fn invalid_request_fields() {
         (subscribe(4, 0), 16),
         (subscribe(0x8000_0001, 0), 16),
         (subscribe(1, 1), 20),
+        // Fields are checked in wire order: the events before the reserved word.
+        (subscribe(4, 1), 16),
         (v1(MessageType::UnsubscribeRequest, &le32(&[3, 0xFF00])), 20),
         (negotiate(0, 1), 16),
         (negotiate(3, 2), 18),
@@ -315,7 +317,7 @@ fn invalid_response_notification_and_ack_fields() {
         ),
         (
             v1(MessageType::ErrorResponse, &le32(&[1, 0, 0, 0x0001_0002])),
-            28,
+            30,
         ),
         (
             v1(MessageType::ErrorResponse, &le32(&[1, 0, 0, 0x0002_0000])),

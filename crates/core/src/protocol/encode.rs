@@ -283,7 +283,7 @@ pub fn encode_ack(ack: &NotificationAck, out: &mut [u8]) -> Result<usize, Encode
     let header = header(ack.version, message_type, ACK_LEN, ack.sequence);
     write(header, out, |writer| {
         writer.u64(ack.sequence);
-        writer.u32(ack.status as u32);
+        writer.u32(ack.status.to_u32());
         writer.u32(0);
     })
 }

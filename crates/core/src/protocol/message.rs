@@ -277,6 +277,12 @@ impl AckStatus {
             _ => None,
         }
     }
+
+    /// The wire value.
+    #[must_use]
+    pub const fn to_u32(self) -> u32 {
+        self as u32
+    }
 }
 
 /// `NotificationAck` (0x4081): the guest's completion payload for a notification.

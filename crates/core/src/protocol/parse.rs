@@ -11,7 +11,8 @@
 //!    `WrongDirection` (offset 2);
 //! 7. body length wrong for the type → `InvalidBodyLength` (offset of the first missing or
 //!    excess byte);
-//! 8. field values, in wire order → `InvalidField` (offset of the field).
+//! 8. field values, in wire order → `InvalidField` (offset of the field; `max_version` below
+//!    `min_version` is reported at `max_version`).
 
 use crate::platform::Ticks;
 
@@ -127,15 +128,15 @@ pub fn parse_ack(bytes: &[u8]) -> Result<NotificationAck, ProtocolError> {
     body.expect_len(ACK_BODY_LEN)?;
     let sequence_offset = body.offset();
     let sequence = body.u64()?;
-    let status_offset = body.offset();
-    let raw_status = body.u32()?;
-    body.reserved_u32()?;
     if sequence != header.transaction_id {
         return Err(body.invalid_field(sequence_offset));
     }
+    let status_offset = body.offset();
+    let raw_status = body.u32()?;
     let Some(status) = AckStatus::from_u32(raw_status) else {
         return Err(body.invalid_field(status_offset));
     };
+    body.reserved_u32()?;
     Ok(NotificationAck {
         version: header.version,
         sequence,
@@ -308,12 +309,12 @@ impl<'a> BodyReader<'a> {
         self.expect_len(NEGOTIATE_RESPONSE_BODY_LEN)?;
         let version_offset = self.offset();
         let version = self.u16()?;
-        self.reserved_u16()?;
-        let features_offset = self.offset();
-        let features = self.u32()?;
         if !is_supported_version(version) {
             return Err(self.invalid_field(version_offset));
         }
+        self.reserved_u16()?;
+        let features_offset = self.offset();
+        let features = self.u32()?;
         if features & !SUPPORTED_FEATURES != 0 {
             return Err(self.invalid_field(features_offset));
         }
@@ -341,8 +342,9 @@ impl<'a> BodyReader<'a> {
         self.expect_len(SUBSCRIPTION_BODY_LEN)?;
         let events_offset = self.offset();
         let bits = self.u32()?;
+        let events = EventSet::from_bits(bits).ok_or_else(|| self.invalid_field(events_offset))?;
         self.reserved_u32()?;
-        EventSet::from_bits(bits).ok_or_else(|| self.invalid_field(events_offset))
+        Ok(events)
     }
 
     /// The 64-byte statistics block (its length already checked by the caller).
@@ -372,17 +374,21 @@ impl<'a> BodyReader<'a> {
         self.expect_len(ERROR_BODY_LEN)?;
         let code_offset = self.offset();
         let raw_code = self.u32()?;
+        let Some(code) = ErrorCode::from_u32(raw_code) else {
+            return Err(self.invalid_field(code_offset));
+        };
         let request_type = self.u16()?;
         self.reserved_u16()?;
         let raw_offset = self.u32()?;
         let min_offset = self.offset();
         let min_version = self.u16()?;
-        let max_version = self.u16()?;
-        let Some(code) = ErrorCode::from_u32(raw_code) else {
-            return Err(self.invalid_field(code_offset));
-        };
-        if min_version == 0 || max_version < min_version {
+        if min_version == 0 {
             return Err(self.invalid_field(min_offset));
+        }
+        let max_offset = self.offset();
+        let max_version = self.u16()?;
+        if max_version < min_version {
+            return Err(self.invalid_field(max_offset));
         }
         Ok(ErrorResponse {
             code,

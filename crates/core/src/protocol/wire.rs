@@ -90,9 +90,9 @@ impl<'a> Writer<'a> {
         }
     }
 
-    /// Copies `bytes` to the buffer.
+    /// Copies `bytes` to the buffer; after one refused write, every later write is refused too.
     pub(crate) fn bytes(&mut self, bytes: &[u8]) {
-        if bytes.len() > self.rest.len() {
+        if self.overflowed || bytes.len() > self.rest.len() {
             self.overflowed = true;
             return;
         }
@@ -126,5 +126,41 @@ impl<'a> Writer<'a> {
         } else {
             Some(self.written)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reader_reports_offsets_and_refuses_short_reads_without_moving() {
+        let bytes = [1, 0, 2, 0, 0, 0, 9];
+        let mut reader = Reader::new(&bytes, 16);
+        assert_eq!(reader.u16(), Some(1));
+        assert_eq!(reader.offset(), 18);
+        assert_eq!(reader.u64(), None);
+        assert_eq!((reader.offset(), reader.remaining()), (18, 5));
+        assert_eq!(reader.u32(), Some(2));
+        assert_eq!(reader.take_rest(), &[9]);
+        assert_eq!((reader.offset(), reader.remaining()), (23, 0));
+    }
+
+    #[test]
+    fn writer_refuses_to_write_past_the_end() {
+        let mut out = [0xAA; 5];
+        let mut writer = Writer::new(&mut out);
+        writer.u32(0x0403_0201);
+        writer.u16(0x0605);
+        writer.bytes(&[7]);
+        assert_eq!(writer.finish(), None);
+        assert_eq!(out, [1, 2, 3, 4, 0xAA]);
+
+        let mut out = [0; 3];
+        let mut writer = Writer::new(&mut out);
+        writer.u16(0x0201);
+        writer.bytes(&[3]);
+        assert_eq!(writer.finish(), Some(3));
+        assert_eq!(out, [1, 2, 3]);
     }
 }
