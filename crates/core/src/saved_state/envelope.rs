@@ -15,7 +15,7 @@
 use core::fmt;
 
 use super::checksum::Crc32c;
-use super::error::{DecodeError, DecodeErrorKind};
+use super::error::{DecodeError, DecodeErrorKind, saturate};
 use super::reader::{FieldReader, Fields};
 
 /// The four bytes every blob starts with.
@@ -123,8 +123,8 @@ pub(crate) fn write_header(header: &mut [u8; HEADER_LEN], kind: BlobKind, payloa
     tail.copy_from_slice(&crc.finish().to_le_bytes());
 }
 
-/// A blob whose envelope is valid and whose checksum matches: the payload's fields are ready to
-/// read. Borrows the blob; nothing is copied.
+/// A blob whose envelope is valid, whose checksum matches and whose fields are well framed and
+/// in ascending tag order: ready for a kind to read. Borrows the blob; nothing is copied.
 #[derive(Clone, Copy, Debug)]
 pub struct Payload<'a> {
     kind: BlobKind,
@@ -184,7 +184,8 @@ impl<'a> Payload<'a> {
 /// returns the payload. No field is interpreted yet.
 ///
 /// Checks run in this order, so a damaged header field gets its own error: magic, major
-/// version, header length, kind, flags, payload length, checksum.
+/// version, header length, kind, flags, payload length, checksum; then one pass over the
+/// fields checks their framing and tag order. What the fields mean is left to the kind.
 ///
 /// # Errors
 /// A [`DecodeError`] whose offset points at the header field (or the end of the blob) that
@@ -219,7 +220,7 @@ fn u32_at(blob: &[u8], at: usize) -> Result<u32, DecodeError> {
 
 fn truncated(blob: &[u8], at: usize, needed: usize) -> DecodeError {
     let available = blob.len().saturating_sub(at);
-    DecodeError::new(at, DecodeErrorKind::Truncated { needed, available })
+    DecodeError::truncated(at, needed, available)
 }
 
 fn open_checked(blob: &[u8], expected: Option<BlobKind>) -> Result<Payload<'_>, DecodeError> {
@@ -230,6 +231,7 @@ fn open_checked(blob: &[u8], expected: Option<BlobKind>) -> Result<Payload<'_>, 
     let kind = check_kind(header, expected)?;
     check_length(header, payload)?;
     check_checksum(header, payload)?;
+    check_framing(payload)?;
     Ok(Payload {
         kind,
         version,
@@ -303,7 +305,7 @@ fn check_length(header: &[u8], payload: &[u8]) -> Result<(), DecodeError> {
             LENGTH_AT,
             DecodeErrorKind::Oversized {
                 declared,
-                max: MAX_PAYLOAD_LEN,
+                max: saturate(MAX_PAYLOAD_LEN),
             },
         ));
     }
@@ -312,7 +314,7 @@ fn check_length(header: &[u8], payload: &[u8]) -> Result<(), DecodeError> {
             LENGTH_AT,
             DecodeErrorKind::LengthMismatch {
                 declared,
-                actual: payload.len(),
+                actual: saturate(payload.len()),
             },
         ));
     }
@@ -335,5 +337,14 @@ fn check_checksum(header: &[u8; HEADER_LEN], payload: &[u8]) -> Result<(), Decod
             DecodeErrorKind::ChecksumMismatch { stored, computed },
         ));
     }
+    Ok(())
+}
+
+/// Walks every field once: each lies inside the payload and tag numbers strictly ascend. Done
+/// before any kind reads a field, so a structural fault is reported as such and not as a
+/// missing field, and a [`Payload`] is always well framed.
+fn check_framing(payload: &[u8]) -> Result<(), DecodeError> {
+    let mut fields = Fields::new(payload, HEADER_LEN);
+    while fields.next_field()?.is_some() {}
     Ok(())
 }

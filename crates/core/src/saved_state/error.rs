@@ -9,9 +9,12 @@ use crate::status::NtStatus;
 ///
 /// The offset counts from the first byte of the envelope (the magic), so a tool can point at
 /// the byte in a hex dump.
+///
+/// Sizes and offsets are stored as `u32` (a valid blob is far below 4 GiB; larger values
+/// saturate) to keep the error, and every `Result` carrying it, small on kernel stacks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DecodeError {
-    offset: usize,
+    offset: u32,
     kind: DecodeErrorKind,
 }
 
@@ -24,9 +27,9 @@ pub enum DecodeErrorKind {
     /// offset, only `available` there.
     Truncated {
         /// Bytes the structure needs.
-        needed: usize,
+        needed: u32,
         /// Bytes that remain.
-        available: usize,
+        available: u32,
     },
     /// The first four bytes are not the ferry saved-state magic.
     BadMagic {
@@ -62,14 +65,14 @@ pub enum DecodeErrorKind {
         /// Payload length in the header.
         declared: u32,
         /// Bytes actually present after the header.
-        actual: usize,
+        actual: u32,
     },
     /// The declared payload length exceeds [`MAX_PAYLOAD_LEN`](super::MAX_PAYLOAD_LEN).
     Oversized {
         /// Payload length in the header.
         declared: u32,
         /// The limit.
-        max: usize,
+        max: u32,
     },
     /// The stored CRC-32C does not match the bytes.
     ChecksumMismatch {
@@ -143,13 +146,28 @@ impl DecodeError {
     /// An error of `kind` at byte `offset` of the blob.
     #[must_use]
     pub const fn new(offset: usize, kind: DecodeErrorKind) -> Self {
-        Self { offset, kind }
+        Self {
+            offset: saturate(offset),
+            kind,
+        }
+    }
+
+    /// A [`Truncated`](DecodeErrorKind::Truncated) error at `offset`.
+    #[must_use]
+    pub const fn truncated(offset: usize, needed: usize, available: usize) -> Self {
+        Self::new(
+            offset,
+            DecodeErrorKind::Truncated {
+                needed: saturate(needed),
+                available: saturate(available),
+            },
+        )
     }
 
     /// The byte offset, from the start of the blob, where decoding stopped.
     #[must_use]
     pub const fn offset(&self) -> usize {
-        self.offset
+        self.offset as usize
     }
 
     /// What went wrong.
@@ -184,6 +202,16 @@ impl DecodeError {
             | DecodeErrorKind::InvalidValue { .. }
             | DecodeErrorKind::RecordTooShort { .. } => NtStatus::DATA_ERROR,
         }
+    }
+}
+
+/// `value` as a `u32`, saturating: sizes in errors are reports, not arithmetic inputs.
+#[must_use]
+pub(crate) const fn saturate(value: usize) -> u32 {
+    if value > u32::MAX as usize {
+        u32::MAX
+    } else {
+        value as u32
     }
 }
 
@@ -236,7 +264,10 @@ impl DecodeErrorKind {
                 "payload length mismatch: header declares {declared} bytes, {actual} present"
             ),
             Self::Oversized { declared, max } => {
-                write!(f, "payload of {declared} bytes exceeds the {max}-byte limit")
+                write!(
+                    f,
+                    "payload of {declared} bytes exceeds the {max}-byte limit"
+                )
             }
             Self::ChecksumMismatch { stored, computed } => write!(
                 f,
@@ -250,7 +281,10 @@ impl DecodeErrorKind {
     fn fmt_field(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
             Self::FieldOutOfOrder { previous, found } => {
-                write!(f, "field {found} follows field {previous} (tags must ascend)")
+                write!(
+                    f,
+                    "field {found} follows field {previous} (tags must ascend)"
+                )
             }
             Self::DuplicateField { tag } => write!(f, "field {tag} appears twice"),
             Self::BadFieldLength { tag, length } => {
@@ -299,7 +333,11 @@ impl fmt::Debug for DecodeErrorKind {
 
 impl fmt::Display for DecodeError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "saved state: {} at byte offset {}", self.kind, self.offset)
+        write!(
+            f,
+            "saved state: {} at byte offset {}",
+            self.kind, self.offset
+        )
     }
 }
 
@@ -371,7 +409,10 @@ impl fmt::Display for EncodeError {
                 "saved state needs {needed} bytes, buffer has {available}"
             ),
             Self::Oversized { len, max } => {
-                write!(f, "saved-state payload of {len} bytes exceeds the {max}-byte limit")
+                write!(
+                    f,
+                    "saved-state payload of {len} bytes exceeds the {max}-byte limit"
+                )
             }
             Self::PayloadLengthMismatch { declared, written } => write!(
                 f,
@@ -387,5 +428,31 @@ impl fmt::Display for EncodeError {
             ),
             Self::InvalidState => f.write_str("saved state refused to encode an invalid state"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{DecodeError, DecodeErrorKind, saturate};
+
+    #[test]
+    fn decode_errors_stay_small_for_kernel_stacks() {
+        // Every decoder returns Result<_, DecodeError> through many `?`s.
+        assert!(core::mem::size_of::<DecodeError>() <= 16);
+    }
+
+    #[test]
+    fn sizes_saturate_instead_of_wrapping() {
+        assert_eq!(saturate(usize::MAX), u32::MAX);
+        assert_eq!(saturate(7), 7);
+        let error = DecodeError::truncated(usize::MAX, 4, usize::MAX);
+        assert_eq!(error.offset(), u32::MAX as usize);
+        assert_eq!(
+            error.kind(),
+            DecodeErrorKind::Truncated {
+                needed: 4,
+                available: u32::MAX
+            }
+        );
     }
 }

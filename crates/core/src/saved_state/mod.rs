@@ -66,8 +66,7 @@ pub mod writer;
 
 pub use checksum::{Crc32c, crc32c};
 pub use envelope::{
-    BlobKind, FORMAT_VERSION, HEADER_LEN, MAGIC, MAX_PAYLOAD_LEN, Payload, Version, open,
-    open_any,
+    BlobKind, FORMAT_VERSION, HEADER_LEN, MAGIC, MAX_PAYLOAD_LEN, Payload, Version, open, open_any,
 };
 pub use error::{DecodeError, DecodeErrorKind, EncodeError};
 pub use reader::{Field, FieldReader, Fields};

@@ -206,11 +206,12 @@ impl<'a> Fields<'a> {
     }
 
     fn parse(&mut self) -> Result<Field<'a>, DecodeError> {
-        let truncated = |needed: usize, available: usize, at: usize| {
-            DecodeError::new(at, DecodeErrorKind::Truncated { needed, available })
-        };
         let Some((header, after)) = self.rest.split_first_chunk::<FIELD_HEADER_LEN>() else {
-            return Err(truncated(FIELD_HEADER_LEN, self.rest.len(), self.offset));
+            return Err(DecodeError::truncated(
+                self.offset,
+                FIELD_HEADER_LEN,
+                self.rest.len(),
+            ));
         };
         let [t0, t1, l0, l1, l2, l3] = *header;
         let tag = Tag::from_raw(u16::from_le_bytes([t0, t1]));
@@ -235,7 +236,7 @@ impl<'a> Fields<'a> {
 
         let value_len = usize::try_from(length).unwrap_or(usize::MAX);
         let Some((value, rest)) = after.split_at_checked(value_len) else {
-            return Err(truncated(value_len, after.len(), value_offset));
+            return Err(DecodeError::truncated(value_offset, value_len, after.len()));
         };
         self.rest = rest;
         self.offset = value_offset.saturating_add(value_len);

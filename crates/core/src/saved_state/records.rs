@@ -80,9 +80,7 @@ impl<'a> Records<'a> {
     #[must_use]
     pub fn iter(&self) -> RecordIter<'a> {
         RecordIter {
-            chunks: self
-                .bytes
-                .chunks_exact(usize::from(self.record_len).max(1)),
+            chunks: self.bytes.chunks_exact(usize::from(self.record_len).max(1)),
             tag: self.tag,
             offset: self.offset,
             record_len: usize::from(self.record_len),
@@ -232,13 +230,7 @@ impl<'a> RecordReader<'a> {
     /// [`Truncated`](DecodeErrorKind::Truncated) if fewer than `N` bytes remain.
     pub fn array<const N: usize>(&mut self) -> Result<&'a [u8; N], DecodeError> {
         let Some((member, rest)) = self.rest.split_first_chunk::<N>() else {
-            return Err(DecodeError::new(
-                self.offset,
-                DecodeErrorKind::Truncated {
-                    needed: N,
-                    available: self.rest.len(),
-                },
-            ));
+            return Err(DecodeError::truncated(self.offset, N, self.rest.len()));
         };
         self.rest = rest;
         self.offset = self.offset.saturating_add(N);
