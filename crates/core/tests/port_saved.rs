@@ -7,12 +7,15 @@
 
 use ferry_core::lock::SpinRawLock;
 use ferry_core::platform::Ticks;
+use ferry_core::port::rate::BucketSnapshotError;
 use ferry_core::port::saved::{FLOW_RECORD_LEN, tags};
 use ferry_core::port::{
     Direction, FlowKey, FrameInfo, PortConfig, PortError, PortIdentity, PortTable, RateLimit,
     RestoreError, SwitchPortId, Verdict,
 };
-use ferry_core::saved_state::{self, BlobKind, DecodeErrorKind};
+use ferry_core::saved_state::{
+    self, BlobKind, DecodeErrorKind, EncodeError, FieldWriter, SavedState, Tag, field_len,
+};
 use proptest::prelude::*;
 
 const SECOND: u64 = Ticks::PER_SECOND;
@@ -373,4 +376,184 @@ fn blob_size_for_1024_flows() {
     println!("kind-2 blob for a port with 1024 flows: {len} bytes");
     // NDIS_SWITCH_NIC_SAVE_STATE.SaveDataSize is a USHORT.
     assert!(len <= usize::from(u16::MAX), "{len} bytes exceed 64 KiB");
+}
+
+/// A payload rebuilt field by field, to make blobs a ferry writer would not.
+struct RawPayload(Vec<(Tag, Vec<u8>)>);
+
+impl SavedState for RawPayload {
+    const KIND: BlobKind = BlobKind::PortRuntimeState;
+
+    fn payload_len(&self) -> usize {
+        self.0.iter().map(|(_, value)| field_len(value.len())).sum()
+    }
+
+    fn encode_payload(&self, w: &mut FieldWriter<'_>) -> Result<(), EncodeError> {
+        self.0
+            .iter()
+            .try_for_each(|(tag, value)| w.bytes(*tag, value))
+    }
+}
+
+impl RawPayload {
+    fn of(blob: &[u8]) -> Self {
+        let payload = saved_state::open(blob, BlobKind::PortRuntimeState).unwrap();
+        Self(
+            payload
+                .fields()
+                .map(|f| {
+                    let f = f.unwrap();
+                    (f.tag(), f.bytes().to_vec())
+                })
+                .collect(),
+        )
+    }
+
+    fn field_mut(&mut self, number: u16) -> &mut Vec<u8> {
+        &mut self
+            .0
+            .iter_mut()
+            .find(|(tag, _)| tag.number() == number)
+            .unwrap()
+            .1
+    }
+
+    fn blob(&self) -> Vec<u8> {
+        let mut out = vec![0; saved_state::encoded_len(self)];
+        saved_state::encode(self, &mut out).unwrap();
+        out
+    }
+}
+
+/// Rewrites every flow record of a records value with `edit`.
+fn edit_records(value: &mut Vec<u8>, edit: impl Fn(&mut Vec<u8>)) {
+    let count = u32::from_le_bytes(value[0..4].try_into().unwrap()) as usize;
+    let len = usize::from(u16::from_le_bytes(value[4..6].try_into().unwrap()));
+    let mut records: Vec<Vec<u8>> = (0..count)
+        .map(|i| value[6 + i * len..6 + (i + 1) * len].to_vec())
+        .collect();
+    records.iter_mut().for_each(&edit);
+    let new_len = records.first().map_or(len, Vec::len);
+    let mut rebuilt = value[0..4].to_vec();
+    rebuilt.extend_from_slice(&u16::try_from(new_len).unwrap().to_le_bytes());
+    records.iter().for_each(|r| rebuilt.extend_from_slice(r));
+    *value = rebuilt;
+}
+
+/// Restores `blob` onto a busy port and returns the result; asserts the port is untouched when
+/// the restore fails.
+fn restore_onto_busy_port(blob: &[u8]) -> (Result<(), PortError>, Table, Vec<u8>) {
+    let destination = Table::new();
+    busy_port(&destination, SwitchPortId(2), Some(NIC), 5);
+    let now = Ticks(2 * SECOND);
+    let before = save(&destination, SwitchPortId(2), now);
+    let result = destination.restore_port(SwitchPortId(2), blob, now);
+    if result.is_err() {
+        assert_eq!(save(&destination, SwitchPortId(2), now), before);
+    }
+    (result, destination, before)
+}
+
+fn decode_error(result: Result<(), PortError>) -> DecodeErrorKind {
+    match result {
+        Err(PortError::Restore(RestoreError::Decode(error))) => error.kind(),
+        other => panic!("expected a decode error, got {other:?}"),
+    }
+}
+
+fn source_blob() -> Vec<u8> {
+    let source = Table::new();
+    busy_port(&source, SwitchPortId(1), Some(NIC), 9);
+    save(&source, SwitchPortId(1), Ticks(SECOND))
+}
+
+#[test]
+fn a_missing_required_field_is_refused() {
+    for number in [
+        tags::FIRST_COUNTER + 3,
+        tags::FIRST_EGRESS_BUCKET,
+        tags::FLOWS.number(),
+    ] {
+        let mut raw = RawPayload::of(&source_blob());
+        raw.0.retain(|(tag, _)| tag.number() != number);
+        let (result, ..) = restore_onto_busy_port(&raw.blob());
+        assert!(
+            matches!(decode_error(result), DecodeErrorKind::MissingField { tag } if tag == number),
+            "field {number}"
+        );
+    }
+}
+
+#[test]
+fn a_newer_minors_additions_are_skipped() {
+    let original = source_blob();
+    let mut raw = RawPayload::of(&original);
+    raw.0.push((Tag::new(40), vec![1, 2, 3]));
+    edit_records(raw.field_mut(tags::FLOWS.number()), |r| {
+        r.extend_from_slice(&[0xAA; 4])
+    });
+    let (result, destination, _) = restore_onto_busy_port(&raw.blob());
+    result.unwrap();
+    // Saved at the restore time, the ages match those of the original blob.
+    assert_eq!(
+        save(&destination, SwitchPortId(2), Ticks(2 * SECOND)),
+        original
+    );
+
+    let mut critical = RawPayload::of(&original);
+    critical.0.push((Tag::critical(40), vec![1]));
+    let (result, ..) = restore_onto_busy_port(&critical.blob());
+    assert!(matches!(
+        decode_error(result),
+        DecodeErrorKind::UnknownCriticalField { .. }
+    ));
+}
+
+/// A change to one flow record.
+type RecordEdit = fn(&mut Vec<u8>);
+
+#[test]
+fn invalid_flow_records_are_refused() {
+    let cases: [(&str, RecordEdit); 3] = [
+        ("unknown family", |r| r[0] = 5),
+        ("IPv4 address wider than 32 bits", |r| {
+            if r[0] == 4 {
+                r[6] = 1;
+            }
+        }),
+        ("record too short", |r| r.truncate(60)),
+    ];
+    for (name, edit) in cases {
+        let mut raw = RawPayload::of(&source_blob());
+        edit_records(raw.field_mut(tags::FLOWS.number()), edit);
+        let (result, ..) = restore_onto_busy_port(&raw.blob());
+        let kind = decode_error(result);
+        assert!(
+            matches!(
+                kind,
+                DecodeErrorKind::InvalidValue { .. } | DecodeErrorKind::RecordTooShort { .. }
+            ),
+            "{name}: {kind:?}"
+        );
+    }
+}
+
+#[test]
+fn inconsistent_rate_limit_fields_are_refused() {
+    let mut raw = RawPayload::of(&source_blob());
+    // Ingress tokens (third bucket field) above the burst (second).
+    let burst = u64::from_le_bytes(
+        raw.field_mut(tags::FIRST_INGRESS_BUCKET + 1)[..]
+            .try_into()
+            .unwrap(),
+    );
+    *raw.field_mut(tags::FIRST_INGRESS_BUCKET + 2) = (burst + 1).to_le_bytes().to_vec();
+    let (result, ..) = restore_onto_busy_port(&raw.blob());
+    assert_eq!(
+        result,
+        Err(PortError::Restore(RestoreError::InvalidRateLimit {
+            direction: Direction::Ingress,
+            error: BucketSnapshotError::TokensAboveBurst,
+        }))
+    );
 }
