@@ -383,6 +383,36 @@ impl<P: Platform, S: ChannelService, const QUOTA: usize, const OUTGOING: usize>
         Ok(())
     }
 
+    /// Completes a deferred packet with a response the service builds from the request it
+    /// deferred: `answer` runs under the channel lock (no waiting, no platform calls) and
+    /// returns the length it wrote into `response`.
+    ///
+    /// # Errors
+    ///
+    /// [`ChannelError::UnknownIncoming`] if the packet already left the ledger; `answer` is
+    /// then not called.
+    pub fn answer_deferred(
+        &self,
+        platform: &P,
+        id: IncomingId,
+        response: &mut [u8],
+        answer: impl FnOnce(&mut S, S::Request, &mut [u8]) -> usize,
+    ) -> Result<(), ChannelError> {
+        let (packet, len) = {
+            let mut inner = self.inner.lock();
+            let inner = &mut *inner;
+            let Some(entry) = inner.incoming.release(id) else {
+                inner.stats.stale_references = inner.stats.stale_references.saturating_add(1);
+                return Err(ChannelError::UnknownIncoming(id));
+            };
+            inner.stats.packets_completed = inner.stats.packets_completed.saturating_add(1);
+            let len = answer(&mut inner.service, entry.request, response);
+            (entry.packet, len)
+        };
+        platform.complete_packet(packet, prefix(response, len));
+        Ok(())
+    }
+
     /// Sends every host→guest message the service has pending, while the state allows sending
     /// and the outgoing ledger has room; returns how many were sent. Messages that do not fit
     /// stay pending in the service until a completion frees room.

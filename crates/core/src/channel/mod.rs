@@ -4,6 +4,7 @@
 //! | module | job |
 //! |---|---|
 //! | [`state`] | the pure, table-driven life-cycle machine |
+//! | [`diagram`] | the machine as a Mermaid diagram, generated from its table |
 //! | [`slab`] | fixed-capacity storage with generation-checked keys |
 //! | [`incoming`] | outstanding `VMBPACKETCOMPLETION`s and batch accounting |
 //! | [`outgoing`] | host→guest transactions awaiting the guest's completion |
@@ -11,6 +12,7 @@
 //! | [`endpoint`] | [`Channel`]: the above behind one lock, never held across a platform call |
 //! | [`error`] | [`ChannelError`] |
 
+pub mod diagram;
 pub mod endpoint;
 pub mod error;
 pub mod incoming;

@@ -96,8 +96,8 @@ impl fmt::Display for BlobKind {
     }
 }
 
-/// Writes the header for a payload of `payload_len` bytes into `header`, with the checksum
-/// computed over `payload`.
+/// Writes the header of a blob of `kind` carrying `payload` (already in place after the
+/// header) into `header`, checksum included.
 pub(crate) fn write_header(header: &mut [u8; HEADER_LEN], kind: BlobKind, payload: &[u8]) {
     // Callers bound the payload by MAX_PAYLOAD_LEN, far below u32::MAX.
     let payload_len = u32::try_from(payload.len()).unwrap_or(u32::MAX);
@@ -118,9 +118,13 @@ pub(crate) fn write_header(header: &mut [u8; HEADER_LEN], kind: BlobKind, payloa
     let mut crc = Crc32c::new();
     crc.update(&fixed);
     crc.update(payload);
-    let (head, tail) = header.split_at_mut(CHECKSUM_AT);
-    head.copy_from_slice(&fixed);
-    tail.copy_from_slice(&crc.finish().to_le_bytes());
+    let checksum = crc.finish().to_le_bytes();
+    if let Some((head, tail)) = header.split_first_chunk_mut::<CHECKSUM_AT>() {
+        *head = fixed;
+        if let Some(slot) = tail.first_chunk_mut() {
+            *slot = checksum;
+        }
+    }
 }
 
 /// A blob whose envelope is valid, whose checksum matches and whose fields are well framed and

@@ -3,7 +3,7 @@
 //! Bytes written here cross hosts and ferry versions, and the destination treats them as
 //! hostile. The format is specified in `docs/saved-state-format.md`; in short, a blob is
 //!
-//! - a 20-byte [envelope](envelope) — magic `FRRY`, format version (major, minor),
+//! - a 20-byte [envelope] — magic `FRRY`, format version (major, minor),
 //!   [`BlobKind`], reserved flags, payload length, CRC-32C — then
 //! - a payload of numbered fields (tag `u16`, length `u32`, value) in strictly ascending tag
 //!   order; unknown fields are skipped unless their tag has the critical bit; tables are
@@ -48,13 +48,34 @@
 //!     })
 //! }
 //!
+//! let session = Session { id: 7, mtu: 9000 };
 //! let mut buf = [0u8; 64];
-//! let len = saved_state::encode(&Session { id: 7, mtu: 9000 }, &mut buf)?;
-//! assert_eq!(len, saved_state::encoded_len(&Session { id: 7, mtu: 9000 }));
-//! let back = restore(buf.get(..len).unwrap_or_default()).map_err(|_| EncodeError::InvalidState)?;
+//! let len = saved_state::encode(&session, &mut buf)?;
+//! assert_eq!(len, saved_state::encoded_len(&session));
+//! let back = restore(&buf[..len])?;
 //! assert_eq!((back.id, back.mtu), (7, 9000));
-//! # Ok::<(), EncodeError>(())
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+//!
+//! # Writing a kind
+//!
+//! - One `const` [`Tag`] per field, numbered from 1, used by both the writer and the reader; a
+//!   released number is never reused. Fields added in a later minor are optional (with a
+//!   default) or [critical](Tag::critical).
+//! - [`SavedState::payload_len`] is exact: the sum of [`field_len`] / [`records_field_len`]
+//!   over the fields written. [`encode`] refuses any difference, so a test that round-trips
+//!   the kind proves it.
+//! - Write every field you have, including record arrays with no records; never let a
+//!   reader's default stand for "empty".
+//! - Read through [`Payload::read`] (it refuses unknown critical fields after the last one you
+//!   ask for), asking for tags in ascending order with [`FieldReader::require`] /
+//!   [`FieldReader::optional`].
+//! - Validate everything before touching live state. [`Records`] is a `Copy` view into the
+//!   blob: walk it once to validate, then again to apply.
+//! - Keep decoders' stack frames small (the lint limit is 2 KiB): decode a record array in
+//!   its own function rather than inline in a long closure.
+//! - Specify the payload in `docs/saved-state/<kind>.md` and keep golden blobs of every
+//!   released version with tests that restore them.
 
 pub mod checksum;
 pub mod envelope;
@@ -97,7 +118,8 @@ pub fn encoded_len<T: SavedState + ?Sized>(state: &T) -> usize {
     HEADER_LEN.saturating_add(state.payload_len())
 }
 
-/// Encodes `state` as a blob at the start of `out` and returns its length.
+/// Encodes `state` as a blob at the start of `out` and returns its length. Bytes of `out`
+/// after the blob are not touched; on error, the contents of `out` are unspecified.
 ///
 /// # Errors
 /// [`EncodeError::BufferTooSmall`] (nothing written that matters) if `out` is shorter than

@@ -238,3 +238,58 @@ impl RecordArrayWriter<'_, '_> {
         self.bytes(&value.to_le_bytes())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::FieldWriter;
+    use crate::saved_state::{EncodeError, Tag, field_len, records_field_len};
+
+    #[test]
+    fn fields_fill_an_exact_buffer() {
+        let mut buf = [0u8; field_len(1) + field_len(8)];
+        let mut w = FieldWriter::new(&mut buf);
+        assert_eq!(w.u8(Tag::new(1), 0xAB), Ok(()));
+        assert_eq!(w.u64(Tag::critical(2), 0x0102_0304_0506_0708), Ok(()));
+        assert_eq!(w.position(), buf.len());
+        assert_eq!(
+            buf,
+            [
+                1, 0, 1, 0, 0, 0, 0xAB, //
+                2, 0x80, 8, 0, 0, 0, 8, 7, 6, 5, 4, 3, 2, 1
+            ]
+        );
+    }
+
+    #[test]
+    fn writing_past_the_announced_length_is_refused_without_writing() {
+        let mut buf = [0u8; 8];
+        let mut w = FieldWriter::new(&mut buf);
+        assert_eq!(
+            w.u32(Tag::new(1), 5),
+            Err(EncodeError::PayloadLengthMismatch {
+                declared: 8,
+                written: 10
+            })
+        );
+    }
+
+    #[test]
+    fn record_members_need_a_started_record_and_a_nonzero_length() {
+        let mut buf = [0u8; records_field_len(1, 2)];
+        let mut w = FieldWriter::new(&mut buf);
+        assert_eq!(
+            w.records(Tag::new(3), 1, 0).err(),
+            Some(EncodeError::RecordMismatch { tag: 3 })
+        );
+        let mut table = w.records(Tag::new(3), 1, 2).expect("room for the array");
+        assert_eq!(table.u8(1), Err(EncodeError::RecordMismatch { tag: 3 }));
+        assert_eq!(table.next_record(), Ok(()));
+        assert_eq!(table.u16(0x0201), Ok(()));
+        assert_eq!(
+            table.next_record(),
+            Err(EncodeError::RecordMismatch { tag: 3 })
+        );
+        assert_eq!(table.finish(), Ok(()));
+        assert_eq!(buf, [3, 0, 8, 0, 0, 0, 1, 0, 0, 0, 2, 0, 1, 2]);
+    }
+}
