@@ -315,7 +315,8 @@ impl<L: RawLock, const PORTS: usize, const FLOWS: usize> PortTable<L, PORTS, FLO
         self.with_port_mut(id, |state| inspect(state))
     }
 
-    /// Number of live ports.
+    /// Number of ports created and not deleted (counting one whose `create_port` is still
+    /// running).
     #[must_use]
     pub fn len(&self) -> usize {
         self.directory.lock().live
