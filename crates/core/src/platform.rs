@@ -138,15 +138,32 @@ mod tests {
     #[test]
     fn transaction_key_round_trips_through_bits() {
         for key in [
-            TransactionKey { slot: 0, generation: 0 },
-            TransactionKey { slot: 0xFFFF, generation: 1 },
-            TransactionKey { slot: 7, generation: 0xFFFF },
+            TransactionKey {
+                slot: 0,
+                generation: 0,
+            },
+            TransactionKey {
+                slot: 0xFFFF,
+                generation: 1,
+            },
+            TransactionKey {
+                slot: 7,
+                generation: 0xFFFF,
+            },
         ] {
             assert_eq!(TransactionKey::from_bits(key.to_bits()), key);
         }
         assert_ne!(
-            TransactionKey { slot: 1, generation: 2 }.to_bits(),
-            TransactionKey { slot: 2, generation: 1 }.to_bits()
+            TransactionKey {
+                slot: 1,
+                generation: 2
+            }
+            .to_bits(),
+            TransactionKey {
+                slot: 2,
+                generation: 1
+            }
+            .to_bits()
         );
     }
 

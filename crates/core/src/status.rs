@@ -57,6 +57,8 @@ impl NtStatus {
     pub const CANCELLED: Self = nt(0xC000_0120);
     /// `STATUS_INVALID_DEVICE_STATE`: the call is not legal in the channel's current state.
     pub const INVALID_DEVICE_STATE: Self = nt(0xC000_0184);
+    /// `STATUS_INVALID_BUFFER_SIZE`: a size that cannot be expressed or accepted.
+    pub const INVALID_BUFFER_SIZE: Self = nt(0xC000_0206);
     /// `STATUS_NOT_FOUND`.
     pub const NOT_FOUND: Self = nt(0xC000_0225);
     /// `STATUS_DEVICE_REMOVED`: the channel is shutting down.
@@ -90,6 +92,7 @@ impl NtStatus {
             Self::INVALID_PARAMETER_3 => "STATUS_INVALID_PARAMETER_3",
             Self::CANCELLED => "STATUS_CANCELLED",
             Self::INVALID_DEVICE_STATE => "STATUS_INVALID_DEVICE_STATE",
+            Self::INVALID_BUFFER_SIZE => "STATUS_INVALID_BUFFER_SIZE",
             Self::NOT_FOUND => "STATUS_NOT_FOUND",
             Self::DEVICE_REMOVED => "STATUS_DEVICE_REMOVED",
             _ => return None,

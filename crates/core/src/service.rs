@@ -1,1 +1,0 @@
-//! Placeholder: filled by the ferry-core issue (see the crate docs).
