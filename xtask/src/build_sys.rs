@@ -185,14 +185,7 @@ fn toolchain_command(program: &str) -> Command {
 
 /// Fails with the apt command to run when a Debian package is missing.
 fn check_prerequisites() -> Result<(), String> {
-    let mut missing: Vec<String> = REQUIRED
-        .iter()
-        .filter(|(path, _)| !Path::new(path).exists())
-        .map(|(path, package)| format!("{path} (package {package})"))
-        .collect();
-    if !Path::new(RUST_SRC_LOCK).exists() {
-        missing.push(format!("{RUST_SRC_LOCK} (package rust-web-src)"));
-    }
+    let missing = missing_files(|path| Path::new(path).exists());
     if missing.is_empty() {
         return Ok(());
     }
@@ -200,4 +193,35 @@ fn check_prerequisites() -> Result<(), String> {
         "the Debian toolchain is not installed; missing:\n  {}\ninstall it (as root) with:\n  {APT_INSTALL}",
         missing.join("\n  ")
     ))
+}
+
+/// The required files that `exists` does not find, each with the package that provides it.
+fn missing_files(exists: impl Fn(&str) -> bool) -> Vec<String> {
+    REQUIRED
+        .iter()
+        .chain([&(RUST_SRC_LOCK, "rust-web-src")])
+        .filter(|(path, _)| !exists(path))
+        .map(|(path, package)| format!("{path} (package {package})"))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{APT_INSTALL, missing_files};
+
+    #[test]
+    fn nothing_is_missing_when_every_file_exists() {
+        assert!(missing_files(|_| true).is_empty());
+    }
+
+    #[test]
+    fn each_missing_file_names_its_package_and_the_apt_command_installs_it() {
+        let missing = missing_files(|path| path.ends_with("rustc") || path.ends_with("cargo"));
+        assert_eq!(missing.len(), 2, "{missing:?}");
+        assert!(missing[0].contains("lld-link-22 (package lld-22)"));
+        assert!(missing[1].contains("Cargo.lock (package rust-web-src)"));
+        for package in ["rustc-web", "cargo-web", "rust-web-src", "lld-22"] {
+            assert!(APT_INSTALL.contains(package), "{package}");
+        }
+    }
 }

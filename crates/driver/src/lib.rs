@@ -2,7 +2,7 @@
 //!
 //! What is built:
 //!
-//! * [`DriverEntry`](entry) (Windows targets): sets the unload routine and logs through
+//! * `DriverEntry` (module `entry`, Windows targets): sets the unload routine and logs through
 //!   `DbgPrintEx`; the unload routine logs. Nothing else happens at load.
 //! * The items every kernel image needs (Windows targets with the `kernel-image` feature, which
 //!   `cargo xtask build-sys` turns on): the panic handler, which logs the panic and bug-checks

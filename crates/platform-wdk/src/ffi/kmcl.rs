@@ -168,7 +168,7 @@ pub type PFN_VMB_PACKET_COMPLETION_ROUTINE = Option<
     ),
 >;
 
-/// `VMB_CHANNEL_STATE_CHANGE_CALLBACKS` (kmcl.md §1.5, [H], size [B]).
+/// `VMB_CHANNEL_STATE_CHANGE_CALLBACKS` (kmcl.md §1.5, \[H\], size \[B\]).
 ///
 /// Whether `VmbChannelInitSetStateChangeCallbacks` copies it or keeps the pointer is
 /// **UNCONFIRMED**: keep it alive for the channel's lifetime (a `static`).
@@ -295,7 +295,7 @@ macro_rules! kmcl_functions {
 
         /// Direct imports from the host library `vmbkmclr.sys`, by undecorated name.
         ///
-        /// Microsoft's own host VSP (`vmswitch.sys`) imports these by name (kmcl.md §1.1, [B]).
+        /// Microsoft's own host VSP (`vmswitch.sys`) imports these by name (kmcl.md §1.1, \[B\]).
         /// Whether a `vmbkmclr.lib` import library ships with the WDK, and whether linking
         /// against `vmbkmclr.sys` is officially supported, is **UNCONFIRMED**; `raw-dylib`
         /// needs no import library. The `link` attribute applies only to Windows targets, so
@@ -349,7 +349,7 @@ kmcl_functions! {
     /// `VmbChannelGetInterfaceInstance`.
     fn VmbChannelGetInterfaceInstance / FN_VMB_CHANNEL_GET_INTERFACE_INSTANCE
         / PFN_VMB_CHANNEL_GET_INTERFACE_INSTANCE(Channel: VMBCHANNEL, InterfaceInstance: *mut GUID);
-    /// `VmbChannelGetMmioSpace`: docs only ([D]); not in the older header, so its direct
+    /// `VmbChannelGetMmioSpace`: docs only (\[D\]); not in the older header, so its direct
     /// import may not exist. The meaning of the two values is **UNCONFIRMED** (kmcl.md §3).
     fn VmbChannelGetMmioSpace / FN_VMB_CHANNEL_GET_MMIO_SPACE / PFN_VMB_CHANNEL_GET_MMIO_SPACE(
         Channel: VMBCHANNEL, MmioAddress: *mut u64, MmioSize: *mut u64
@@ -558,7 +558,7 @@ kmcl_functions! {
         / PFN_VMB_SERVER_CHANNEL_INIT_SET_TARGET_INTERFACE_ID(
         Channel: VMBCHANNEL, InterfaceType: GUID, InterfaceInstance: GUID
     ) -> NTSTATUS;
-    /// `VmbServerChannelInitSetTargetVtl`: docs only ([D]); its direct import may not exist.
+    /// `VmbServerChannelInitSetTargetVtl`: docs only (\[D\]); its direct import may not exist.
     fn VmbServerChannelInitSetTargetVtl / FN_VMB_SERVER_CHANNEL_INIT_SET_TARGET_VTL
         / PFN_VMB_SERVER_CHANNEL_INIT_SET_TARGET_VTL(Channel: VMBCHANNEL, TargetVtl: u8)
         -> NTSTATUS;
@@ -574,7 +574,7 @@ kmcl_functions! {
 
 /// `KMCL_CLIENT_INTERFACE_V1`: `INTERFACE` then 41 function pointers, alphabetical.
 ///
-/// 360 bytes, the size dxgkrnl passes in its client query (kmcl.md §1.1, [B]).
+/// 360 bytes, the size dxgkrnl passes in its client query (kmcl.md §1.1, \[B\]).
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct KMCL_CLIENT_INTERFACE_V1 {
@@ -703,7 +703,7 @@ pub struct KMCL_SERVER_ONLY_METHODS {
 }
 
 /// `KMCL_SERVER_INTERFACE_V1`: the client table followed by the server-only methods (two
-/// anonymous members in C). 472 bytes (kmcl.md §1.7, [I] from the confirmed order and sizes).
+/// anonymous members in C). 472 bytes (kmcl.md §1.7, \[I\] from the confirmed order and sizes).
 ///
 /// This is the public server interface. Whether the host's `\Device\RootVMBus\kmcl_interface`
 /// answers a query for it is **UNCONFIRMED**: only a private, larger (792-byte) server table was

@@ -74,7 +74,7 @@ pub type NDIS_SWITCH_NAME = IF_COUNTED_STRING;
 
 /// `NDIS_SWITCH_PARAMETERS` (wfp-vswitch.md §2.2): what `vSwitch` points to. Inside WFP
 /// callbacks it reflects the switch's initial state: `NumSwitchPorts` and `IsActive` may
-/// still be 0 [D].
+/// still be 0 \[D\].
 #[repr(C)]
 #[derive(Clone, Copy)]
 pub struct NDIS_SWITCH_PARAMETERS {

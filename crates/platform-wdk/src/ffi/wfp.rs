@@ -19,7 +19,7 @@ use super::ndis::{
     NDIS_SWITCH_PORT_ARRAY, NDIS_SWITCH_PORT_ID, NDIS_SWITCH_PORT_PARAMETERS,
 };
 
-/// `FWPS_VSWITCH_EVENT_TYPE`: a C enum, 4 bytes (wfp-vswitch.md §1.2, [H]).
+/// `FWPS_VSWITCH_EVENT_TYPE`: a C enum, 4 bytes (wfp-vswitch.md §1.2, \[H\]).
 ///
 /// A newtype over the C value rather than a Rust `enum`: WFP could pass a value this build does
 /// not know, and an unknown value must not be undefined behaviour.
@@ -45,7 +45,7 @@ impl FWPS_VSWITCH_EVENT_TYPE {
     pub const INTERFACE_CREATE: Self = Self(5);
     /// `FWPS_VSWITCH_EVENT_INTERFACE_DELETE` = 6 (interface callback).
     pub const INTERFACE_DELETE: Self = Self(6);
-    /// `FWPS_VSWITCH_EVENT_INTERFACE_CONNECT` = 7 (interface callback, presumably [D]).
+    /// `FWPS_VSWITCH_EVENT_INTERFACE_CONNECT` = 7 (interface callback, presumably \[D\]).
     pub const INTERFACE_CONNECT: Self = Self(7);
     /// `FWPS_VSWITCH_EVENT_INTERFACE_DISCONNECT` = 8 (interface callback).
     pub const INTERFACE_DISCONNECT: Self = Self(8);
@@ -78,7 +78,7 @@ pub type NDIS_SWITCH_PORT_PROPERTY_DELETE_PARAMETERS = Opaque;
 // ---------------------------------------------------------------------------------------------
 
 /// `FWPS_VSWITCH_LIFETIME_EVENT_CALLBACK0`: switch create/delete. No completion context: it
-/// cannot return `STATUS_PENDING` [D].
+/// cannot return `STATUS_PENDING` \[D\].
 pub type FWPS_VSWITCH_LIFETIME_EVENT_CALLBACK0 = Option<
     unsafe extern "system" fn(
         notifyContext: *mut c_void,
@@ -89,7 +89,7 @@ pub type FWPS_VSWITCH_LIFETIME_EVENT_CALLBACK0 = Option<
     ) -> NTSTATUS,
 >;
 
-/// `FWPS_VSWITCH_PORT_EVENT_CALLBACK0`: port create/delete; may pend [D].
+/// `FWPS_VSWITCH_PORT_EVENT_CALLBACK0`: port create/delete; may pend \[D\].
 pub type FWPS_VSWITCH_PORT_EVENT_CALLBACK0 = Option<
     unsafe extern "system" fn(
         notifyContext: *mut c_void,
@@ -112,7 +112,7 @@ pub type FWPS_VSWITCH_INTERFACE_EVENT_CALLBACK0 = Option<
     ) -> NTSTATUS,
 >;
 
-/// `FWPS_VSWITCH_FILTER_ENGINE_REORDER_CALLBACK0`: cannot return `STATUS_PENDING` [D].
+/// `FWPS_VSWITCH_FILTER_ENGINE_REORDER_CALLBACK0`: cannot return `STATUS_PENDING` \[D\].
 pub type FWPS_VSWITCH_FILTER_ENGINE_REORDER_CALLBACK0 = Option<
     unsafe extern "system" fn(
         notifyContext: *mut c_void,
@@ -123,7 +123,7 @@ pub type FWPS_VSWITCH_FILTER_ENGINE_REORDER_CALLBACK0 = Option<
 >;
 
 /// `FWPS_VSWITCH_POLICY_EVENT_CALLBACK0`: exactly one of the two property pointers is non-NULL
-/// (the delete one for `POLICY_DELETE`); may pend [D].
+/// (the delete one for `POLICY_DELETE`); may pend \[D\].
 pub type FWPS_VSWITCH_POLICY_EVENT_CALLBACK0 = Option<
     unsafe extern "system" fn(
         notifyContext: *mut c_void,
@@ -136,7 +136,7 @@ pub type FWPS_VSWITCH_POLICY_EVENT_CALLBACK0 = Option<
 >;
 
 /// `FWPS_VSWITCH_RUNTIME_STATE_SAVE_CALLBACK0`: the callout returns its own buffer through
-/// `runtimeState`; may pend [D].
+/// `runtimeState`; may pend \[D\].
 ///
 /// **UNCONFIRMED** (wfp-vswitch.md §4.3): who frees `*runtimeState`, when, with which pool
 /// tag; and whether the out-parameters must be written when returning `STATUS_PENDING`.
@@ -154,7 +154,7 @@ pub type FWPS_VSWITCH_RUNTIME_STATE_SAVE_CALLBACK0 = Option<
 
 /// `FWPS_VSWITCH_RUNTIME_STATE_RESTORE_CALLBACK0`: `runtimeState` is WFP's, read-only, and
 /// assumed valid only during the call (copy it); `portId` is the destination's new id; may
-/// pend [D].
+/// pend \[D\].
 pub type FWPS_VSWITCH_RUNTIME_STATE_RESTORE_CALLBACK0 = Option<
     unsafe extern "system" fn(
         notifyContext: *mut c_void,
@@ -167,7 +167,7 @@ pub type FWPS_VSWITCH_RUNTIME_STATE_RESTORE_CALLBACK0 = Option<
     ) -> NTSTATUS,
 >;
 
-/// `FWPS_VSWITCH_EVENT_DISPATCH_TABLE0` (wfp-vswitch.md §1.4, [H][C]): seven nullable
+/// `FWPS_VSWITCH_EVENT_DISPATCH_TABLE0` (wfp-vswitch.md §1.4, \[H\]\[C\]): seven nullable
 /// function pointers and no size, version or flags member.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default)]
@@ -254,7 +254,7 @@ pub type FN_FWPSV_SWITCH_EVENTS_UNSUBSCRIBE0 =
     unsafe extern "system" fn(subscriptionId: u32, flags: u32, reserved: *mut c_void);
 
 /// `FwpsvSwitchNotifyComplete0` (<= DISPATCH_LEVEL): finishes a callback that returned
-/// `STATUS_PENDING`; `status` must not be `STATUS_PENDING` [D].
+/// `STATUS_PENDING`; `status` must not be `STATUS_PENDING` \[D\].
 pub type FN_FWPSV_SWITCH_NOTIFY_COMPLETE0 = unsafe extern "system" fn(
     completionContext: *mut c_void,
     status: NTSTATUS,

@@ -37,7 +37,7 @@ impl fmt::Display for MissingKmclFunction {
 ///
 /// One code path for every host: the platform calls KMCL only through this table.
 ///
-/// * In `ferry.sys`: [`KmclTable::from_imports`] fills it from the direct imports of
+/// * In `ferry.sys`: `KmclTable::from_imports` (Windows targets) fills it from the direct imports of
 ///   `vmbkmclr.sys`; [`KmclTable::from_server_interface`] fills it from a
 ///   `KMCL_SERVER_INTERFACE_V1` returned by `IRP_MN_QUERY_INTERFACE` (not usable yet: the
 ///   interface GUID is UNCONFIRMED, see [`crate::ffi::kmcl`]).
@@ -49,43 +49,75 @@ impl fmt::Display for MissingKmclFunction {
 /// The members ferry does not use (GPADLs, external data, synchronous requests, MMIO, VTL,
 /// client-only calls) are left out; add a field here when a caller needs one.
 #[derive(Clone, Copy)]
-#[allow(missing_docs)] // Each field is the function its type names; see `crate::ffi::kmcl`.
 pub struct KmclTable {
+    /// `VmbChannelAllocate`.
     pub channel_allocate: FN_VMB_CHANNEL_ALLOCATE,
+    /// `VmbChannelCleanup`.
     pub channel_cleanup: FN_VMB_CHANNEL_CLEANUP,
+    /// `VmbChannelEnable`.
     pub channel_enable: FN_VMB_CHANNEL_ENABLE,
+    /// `VmbChannelDisable`.
     pub channel_disable: FN_VMB_CHANNEL_DISABLE,
+    /// `VmbChannelStart`.
     pub channel_start: FN_VMB_CHANNEL_START,
+    /// `VmbChannelPause`.
     pub channel_pause: FN_VMB_CHANNEL_PAUSE,
+    /// `VmbChannelSetPointer`.
     pub channel_set_pointer: FN_VMB_CHANNEL_SET_POINTER,
+    /// `VmbChannelGetPointer`.
     pub channel_get_pointer: FN_VMB_CHANNEL_GET_POINTER,
+    /// `VmbChannelSetTransactionQuota`.
     pub channel_set_transaction_quota: FN_VMB_CHANNEL_SET_TRANSACTION_QUOTA,
+    /// `VmbChannelSetIncomingProcessingAtPassive`.
     pub channel_set_incoming_processing_at_passive:
         FN_VMB_CHANNEL_SET_INCOMING_PROCESSING_AT_PASSIVE,
+    /// `VmbChannelInitSetMaximumPacketSize`.
     pub channel_init_set_maximum_packet_size: FN_VMB_CHANNEL_INIT_SET_MAXIMUM_PACKET_SIZE,
+    /// `VmbChannelInitSetFriendlyName`.
     pub channel_init_set_friendly_name: FN_VMB_CHANNEL_INIT_SET_FRIENDLY_NAME,
+    /// `VmbChannelInitSetProcessPacketCallbacks`.
     pub channel_init_set_process_packet_callbacks: FN_VMB_CHANNEL_INIT_SET_PROCESS_PACKET_CALLBACKS,
+    /// `VmbChannelInitSetStateChangeCallbacks`.
     pub channel_init_set_state_change_callbacks: FN_VMB_CHANNEL_INIT_SET_STATE_CHANGE_CALLBACKS,
+    /// `VmbChannelPacketComplete`.
     pub channel_packet_complete: FN_VMB_CHANNEL_PACKET_COMPLETE,
+    /// `VmbChannelPacketFail`.
     pub channel_packet_fail: FN_VMB_CHANNEL_PACKET_FAIL,
+    /// `VmbPacketAllocate`.
     pub packet_allocate: FN_VMB_PACKET_ALLOCATE,
+    /// `VmbPacketFree`.
     pub packet_free: FN_VMB_PACKET_FREE,
+    /// `VmbPacketSetCompletionRoutine`.
     pub packet_set_completion_routine: FN_VMB_PACKET_SET_COMPLETION_ROUTINE,
+    /// `VmbPacketSetPointer`.
     pub packet_set_pointer: FN_VMB_PACKET_SET_POINTER,
+    /// `VmbPacketGetPointer`.
     pub packet_get_pointer: FN_VMB_PACKET_GET_POINTER,
+    /// `VmbPacketGetChannel`.
     pub packet_get_channel: FN_VMB_PACKET_GET_CHANNEL,
+    /// `VmbPacketSend`.
     pub packet_send: FN_VMB_PACKET_SEND,
+    /// `VmbPacketRestore`.
     pub packet_restore: FN_VMB_PACKET_RESTORE,
+    /// `VmbChannelSaveBegin`.
     pub channel_save_begin: FN_VMB_CHANNEL_SAVE_BEGIN,
+    /// `VmbChannelSaveContinue`.
     pub channel_save_continue: FN_VMB_CHANNEL_SAVE_CONTINUE,
+    /// `VmbChannelSaveEnd`.
     pub channel_save_end: FN_VMB_CHANNEL_SAVE_END,
+    /// `VmbChannelRestoreFromBuffer`.
     pub channel_restore_from_buffer: FN_VMB_CHANNEL_RESTORE_FROM_BUFFER,
+    /// `VmbServerChannelInitSetFlags`.
     pub server_channel_init_set_flags: FN_VMB_SERVER_CHANNEL_INIT_SET_FLAGS,
+    /// `VmbServerChannelInitSetTargetInterfaceId`.
     pub server_channel_init_set_target_interface_id:
         FN_VMB_SERVER_CHANNEL_INIT_SET_TARGET_INTERFACE_ID,
+    /// `VmbServerChannelInitSetSaveRestorePacketCallbacks`.
     pub server_channel_init_set_save_restore_packet_callbacks:
         FN_VMB_SERVER_CHANNEL_INIT_SET_SAVE_RESTORE_PACKET_CALLBACKS,
+    /// `VmbServerChannelInitSetVmbusHandle`.
     pub server_channel_init_set_vmbus_handle: FN_VMB_SERVER_CHANNEL_INIT_SET_VMBUS_HANDLE,
+    /// `VmbConvertVmbusHandleToKernelHandle`.
     pub convert_vmbus_handle_to_kernel_handle: FN_VMB_CONVERT_VMBUS_HANDLE_TO_KERNEL_HANDLE,
 }
 

@@ -9,7 +9,7 @@ use crate::ffi::wfp::{
 ///
 /// WFP has no interface table, so there is no C struct to fill this from:
 ///
-/// * In `ferry.sys`: [`WfpTable::from_imports`].
+/// * In `ferry.sys`: `WfpTable::from_imports` (Windows targets).
 /// * In host tests (not built yet): the simulated host defines three `extern "system"`
 ///   functions with exactly these signatures (its vSwitch event engine) and the test builds the
 ///   table with a struct literal naming them.
