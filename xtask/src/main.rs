@@ -12,6 +12,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod bench;
 mod build_sys;
 mod check_sys;
 mod workspace;
@@ -26,6 +27,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Benchmarks of ferry-core against hand-written, postcard and memcpy baselines.
+    Bench(bench::Args),
     /// Build ferry.sys for x86_64-pc-windows-msvc with Debian's rustc-web and lld.
     BuildSys(build_sys::Args),
     /// Check a built ferry.sys: PE32+ AMD64, NATIVE, entry, relocations, checksum, imports.
@@ -35,6 +38,7 @@ enum Command {
 impl Command {
     fn name(&self) -> &'static str {
         match self {
+            Self::Bench(_) => "bench",
             Self::BuildSys(_) => "build-sys",
             Self::CheckSys(_) => "check-sys",
         }
@@ -42,6 +46,7 @@ impl Command {
 
     fn run(&self) -> Result<(), String> {
         match self {
+            Self::Bench(args) => bench::run(args),
             Self::BuildSys(args) => build_sys::run(args),
             Self::CheckSys(args) => check_sys::run(args),
         }

@@ -4,6 +4,9 @@
 //! save and verified on restore). Throughput is in ferry's saved bytes per second for all
 //! three, so the figures compare times for the same work.
 
+// Bench binaries run on the host with megabytes of stack; the kernel stack-frame lint is noise.
+#![allow(clippy::large_stack_frames)]
+
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
 #[path = "support/codec.rs"]

@@ -3,6 +3,9 @@
 //! copy the stream to the "destination" (the transfer), then restore every transaction and
 //! every port into fresh destination state — against `memcpy` of the same total bytes.
 
+// Bench binaries run on the host with megabytes of stack; the kernel stack-frame lint is noise.
+#![allow(clippy::large_stack_frames)]
+
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use ferry_core::service::NotificationTx;
 

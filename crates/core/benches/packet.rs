@@ -2,6 +2,9 @@
 //! platform, against a hand-written minimal handler, side by side in one group per size.
 //! Before measuring, a counting allocator proves the ferry loop makes no heap allocation.
 
+// Bench binaries run on the host with megabytes of stack; the kernel stack-frame lint is noise.
+#![allow(clippy::large_stack_frames)]
+
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};

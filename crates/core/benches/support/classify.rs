@@ -56,7 +56,7 @@ pub fn flow(n: u32) -> FlowKey {
 /// A frame of flow `n`.
 pub fn frame(n: u32) -> FrameInfo {
     FrameInfo {
-        direction: if n % 2 == 0 {
+        direction: if n.is_multiple_of(2) {
             Direction::Ingress
         } else {
             Direction::Egress
@@ -134,7 +134,7 @@ impl Miss {
     /// One frame of a new flow (plus, every [`MISS_BATCH`] frames, a port reset).
     #[inline(never)]
     pub fn once(&mut self) {
-        if self.n % MISS_BATCH == 0 {
+        if self.n.is_multiple_of(MISS_BATCH) {
             self.table.delete_port(PORT).expect("delete");
             self.table.create_port(PORT, None, CONFIG).expect("create");
         }

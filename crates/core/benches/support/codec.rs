@@ -159,7 +159,7 @@ pub fn destination_id(index: usize) -> SwitchPortId {
 }
 
 fn flow_key(n: u32) -> FlowKey {
-    if n % 4 == 0 {
+    if n.is_multiple_of(4) {
         let mut destination = [0u8; 16];
         destination[..4].copy_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);
         destination[12..].copy_from_slice(&n.to_be_bytes());
@@ -198,7 +198,7 @@ pub fn source_table(flows: usize) -> Box<CodecTable> {
         while table.with_port(id, |p| p.flows().len()).expect("port") < flows {
             n += 1;
             let frame = FrameInfo {
-                direction: if n % 3 == 0 {
+                direction: if n.is_multiple_of(3) {
                     Direction::Egress
                 } else {
                     Direction::Ingress
