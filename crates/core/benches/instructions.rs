@@ -4,8 +4,10 @@
 //!
 //! Usage: `instructions <workload> <iterations>`; workloads: `packet-ferry-<size>`,
 //! `packet-minimal-<size>` (size in 64, 1024, 8192), `classify-hit`, `classify-miss`,
-//! `classify-evict`. The packet workloads also assert that the loop made no heap
-//! allocation (counting global allocator).
+//! `classify-evict`, and for profiling the codec `codec-transactions-encode`,
+//! `codec-transactions-decode` (4,096 transactions per iteration), `codec-ports-encode`,
+//! `codec-ports-decode` (256 ports × 1,024 flows per iteration). The packet workloads also
+//! assert that the loop made no heap allocation (counting global allocator).
 
 // Bench binaries run on the host with megabytes of stack; the kernel stack-frame lint is noise.
 #![allow(clippy::large_stack_frames)]
@@ -20,6 +22,9 @@ mod alloc_count;
 #[path = "support/classify.rs"]
 #[allow(dead_code)] // shared with other benches, which use the rest
 mod classify;
+#[path = "support/codec.rs"]
+#[allow(dead_code)] // shared with other benches, which use the rest
+mod codec;
 #[path = "support/packet.rs"]
 #[allow(dead_code)] // shared with other benches, which use the rest
 mod packet;
@@ -82,6 +87,34 @@ fn run(workload: &str, iterations: u64) -> Result<(), String> {
             let mut evict = classify::Evict::new();
             for _ in 0..iterations {
                 evict.once();
+            }
+        }
+        "codec-transactions-encode" | "codec-transactions-decode" => {
+            let txs = codec::transactions(4096);
+            let mut blobs = vec![0u8; 4096 * 128];
+            let mut spans = Vec::with_capacity(4096);
+            let mut restored = Vec::with_capacity(4096);
+            codec::ferry_save_transactions(&txs, &mut blobs, &mut spans);
+            for _ in 0..iterations {
+                if workload.ends_with("encode") {
+                    codec::ferry_save_transactions(&txs, &mut blobs, &mut spans);
+                } else {
+                    codec::ferry_restore_transactions(&blobs, &spans, &mut restored);
+                }
+            }
+        }
+        "codec-ports-encode" | "codec-ports-decode" => {
+            let source = codec::source_table(1024);
+            let destination = codec::destination_table();
+            let mut blobs = vec![0u8; codec::ports_saved_len(&source)];
+            let mut spans = Vec::with_capacity(codec::PORTS);
+            codec::ferry_save_ports(&source, &mut blobs, &mut spans);
+            for _ in 0..iterations {
+                if workload.ends_with("encode") {
+                    codec::ferry_save_ports(&source, &mut blobs, &mut spans);
+                } else {
+                    codec::ferry_restore_ports(&destination, &blobs, &spans);
+                }
             }
         }
         _ => return Err(format!("unknown workload {workload}")),
