@@ -14,6 +14,7 @@ use clap::{Parser, Subcommand};
 
 mod build_sys;
 mod check_sys;
+mod sim;
 mod workspace;
 
 /// ferry's project commands.
@@ -30,6 +31,8 @@ enum Command {
     BuildSys(build_sys::Args),
     /// Check a built ferry.sys: PE32+ AMD64, NATIVE, entry, relocations, checksum, imports.
     CheckSys(check_sys::Args),
+    /// Run ferry-sim (simulated Hyper-V hosts, live migration, invariants) in release mode.
+    Sim(sim::Args),
 }
 
 impl Command {
@@ -37,6 +40,7 @@ impl Command {
         match self {
             Self::BuildSys(_) => "build-sys",
             Self::CheckSys(_) => "check-sys",
+            Self::Sim(_) => "sim",
         }
     }
 
@@ -44,6 +48,7 @@ impl Command {
         match self {
             Self::BuildSys(args) => build_sys::run(args),
             Self::CheckSys(args) => check_sys::run(args),
+            Self::Sim(args) => sim::run(args),
         }
     }
 }

@@ -13,7 +13,7 @@ use std::rc::Rc;
 use ferry_core::channel::incoming::IncomingId;
 use ferry_core::channel::{Channel, ChannelError, ChannelEvent, ChannelStats, PacketOutcome};
 use ferry_core::lock::SpinRawLock;
-use ferry_core::platform::{Platform, TransactionKey};
+use ferry_core::platform::{Platform, Ticks, TransactionKey};
 use ferry_core::port::rate::BucketSnapshot;
 use ferry_core::port::{
     Direction, PendingSaves, PortConfig, PortCounters, PortIdentity, PortTable,
@@ -453,14 +453,28 @@ impl Driver {
                     // An unlimited bucket is never consulted; its refill time means nothing.
                     buckets: [Direction::Ingress, Direction::Egress].map(|d| {
                         let bucket = state.bucket(d);
-                        if bucket.limit().is_unlimited() {
+                        let limit = bucket.limit();
+                        let snapshot = bucket.snapshot(now);
+                        // Ticks to fill an empty bucket: any older refill means "full", and
+                        // restore may shorten such an age to the destination's uptime
+                        // (`TokenBucket::restore`), which changes nothing the bucket decides.
+                        let fill_ticks = u128::from(limit.burst_bytes)
+                            * u128::from(Ticks::PER_SECOND)
+                            / u128::from(limit.bytes_per_second.max(1));
+                        if limit.is_unlimited() {
                             BucketSnapshot {
                                 tokens: 0,
                                 remainder: 0,
                                 refill_age: 0,
                             }
+                        } else if u128::from(snapshot.refill_age) >= fill_ticks {
+                            BucketSnapshot {
+                                tokens: limit.burst_bytes,
+                                remainder: 0,
+                                refill_age: 0,
+                            }
                         } else {
-                            bucket.snapshot(now)
+                            snapshot
                         }
                     }),
                 }

@@ -54,6 +54,8 @@ pub struct GuestLedger {
     pub notifications: u64,
     /// Acks put in the ring.
     pub acks_sent: u64,
+    /// Acks deliberately delayed.
+    pub late_acks: u64,
     /// Notifications the guest decided never to ack.
     pub acks_withheld: u64,
     /// Requests and acks lost from the ring when the guest crashed.
@@ -430,7 +432,11 @@ impl GuestAgent {
             self.withheld.insert(txid);
             return;
         }
-        let delay = if rng.chance(self.policy.late_percent) {
+        let late = rng.chance(self.policy.late_percent);
+        if late {
+            self.ledger.late_acks += 1;
+        }
+        let delay = if late {
             rng.below(self.policy.late_ticks)
         } else {
             rng.below(2_000)

@@ -1553,6 +1553,17 @@ impl World {
             totals.notifications += l.notifications;
             totals.acks += l.acks_sent;
             totals.crashes += l.crashes;
+            for (fault, count) in [
+                (Fault::LateAck, l.late_acks),
+                (Fault::NoAck, l.acks_withheld),
+            ] {
+                if count > 0 {
+                    *totals
+                        .faults_injected
+                        .entry(fault.name().to_string())
+                        .or_default() += count;
+                }
+            }
         }
         for host in &self.hosts {
             let d = host.driver.stats();
