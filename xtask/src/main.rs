@@ -15,6 +15,7 @@ use clap::{Parser, Subcommand};
 mod bench;
 mod build_sys;
 mod check_sys;
+mod sim;
 mod workspace;
 
 /// ferry's project commands.
@@ -33,6 +34,8 @@ enum Command {
     BuildSys(build_sys::Args),
     /// Check a built ferry.sys: PE32+ AMD64, NATIVE, entry, relocations, checksum, imports.
     CheckSys(check_sys::Args),
+    /// Run ferry-sim (simulated Hyper-V hosts, live migration, invariants) in release mode.
+    Sim(sim::Args),
 }
 
 impl Command {
@@ -41,6 +44,7 @@ impl Command {
             Self::Bench(_) => "bench",
             Self::BuildSys(_) => "build-sys",
             Self::CheckSys(_) => "check-sys",
+            Self::Sim(_) => "sim",
         }
     }
 
@@ -49,6 +53,7 @@ impl Command {
             Self::Bench(args) => bench::run(args),
             Self::BuildSys(args) => build_sys::run(args),
             Self::CheckSys(args) => check_sys::run(args),
+            Self::Sim(args) => sim::run(args),
         }
     }
 }
