@@ -3,9 +3,10 @@
 //! Runs the criterion benches of `crates/core/benches` (`packet`, `classify`, `codec`,
 //! `migration`), reads criterion's estimates back, and prints every figure as a ratio measured
 //! in the same run (ferry against the hand-written handler, postcard and `memcpy`) next to its
-//! goal. With `--instructions` (implied by `--quick`), it also runs the `instructions` bench
-//! binary under `valgrind --tool=callgrind` at two iteration counts and divides the difference:
-//! instructions per operation, independent of machine load, with the functions they go to.
+//! goal. It also runs the `instructions` bench binary under `valgrind --tool=callgrind` at two
+//! iteration counts and divides the difference: instructions per operation, independent of
+//! machine load (`--profile` adds the functions they go to). `--instructions` runs only that
+//! part; `--quick` runs everything with short criterion measurements.
 //! With `--out <dir>` it writes the figures (`results.tsv`) and the SVG plots there.
 //!
 //! Nothing here asserts on time: a goal missed is reported, not an error.
@@ -27,7 +28,7 @@ pub struct Args {
     /// ratios and instruction counts in one table.
     #[arg(long)]
     pub quick: bool,
-    /// Only the instruction counts (callgrind) of the packet path and classify.
+    /// Only the instruction counts (callgrind) of the packet path and classify, no timing.
     #[arg(long)]
     pub instructions: bool,
     /// Also print the functions each counted operation spends its instructions in.
@@ -76,11 +77,7 @@ pub fn run(args: &Args) -> Result<(), String> {
     if !args.instructions || args.quick {
         run_criterion(args.quick, &mut figures)?;
     }
-    if args.instructions || args.quick {
-        count_instructions(args.profile, &mut figures)?;
-    } else {
-        println!("(instruction counts: `cargo xtask bench --instructions`)");
-    }
+    count_instructions(args.profile, &mut figures)?;
     print!("{}", figures.table());
     if let Some(dir) = &args.out {
         figures.write(dir)?;
@@ -357,15 +354,12 @@ fn callgrind(
     Ok(CallgrindRun { total, functions })
 }
 
-/// `file:function` with the directory of the file dropped.
+/// The function of a `file:function` entry: callgrind splits a function's cost by the source
+/// file of each inlined line, which the profile sums back.
 fn shorten(name: &str) -> String {
-    match name.split_once(':') {
-        Some((file, function)) => {
-            let file = file.rsplit('/').next().unwrap_or(file);
-            format!("{file}:{function}")
-        }
-        None => name.to_owned(),
-    }
+    name.split_once(':')
+        .map_or(name, |(_, function)| function)
+        .to_owned()
 }
 
 /// One row of the table.
@@ -742,7 +736,7 @@ mod tests {
     }
 
     #[test]
-    fn file_names_lose_their_directories() {
+    fn costs_are_summed_per_function() {
         assert_eq!(
             shorten(
                 "/a/b/crates/core/src/port/flow.rs:ferry_core::port::flow::FlowTable<_>::touch"
