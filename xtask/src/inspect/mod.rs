@@ -63,3 +63,6 @@ pub fn run(args: &Args) -> Result<(), String> {
         Err(format!("{rejected} of {} blobs rejected", reports.len()))
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -50,7 +50,7 @@ pub fn show(field: &Field<'_>, shape: Shape) -> Shown {
             .map(|v| Shown::plain(v.to_string(), json!(v))),
         Shape::Event => field.u32().ok().map(event),
         Shape::Events => field.u32().ok().map(events),
-        Shape::Identity => field.array::<16>().ok().map(|bytes| identity(bytes)),
+        Shape::Identity => field.array::<16>().ok().map(identity),
         Shape::FlowRecords => flows(field),
     };
     shown.unwrap_or_else(|| raw(field.bytes(), "wrong length for this field"))
