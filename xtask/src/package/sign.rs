@@ -1,7 +1,8 @@
 //! Test signing on Linux: a self-signed code-signing certificate made with `openssl`, and
-//! Authenticode signing and verification of the image with `osslsigncode` (the route of
-//! `shared/reference/windows-build-on-linux.md`). A test certificate is only trusted by a
-//! machine in test-signing mode that imported it: it is not a release signature.
+//! Authenticode signing and verification of the image with `osslsigncode` (the Linux route
+//! to a test-signed driver; `docs/windows.md` has the Windows one). A test certificate is
+//! only trusted by a machine in test-signing mode that imported it: it is not a release
+//! signature.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
