@@ -19,7 +19,7 @@ use ferry_core::protocol::EventSet;
 use ferry_core::saved_state::{self, BlobKind};
 use ferry_core::status::NtStatus;
 
-use crate::clock::{HostClock, VirtualTime};
+use crate::clock::{EventLog, HostClock, VirtualTime};
 use crate::driver::{Driver, OUTGOING, PENDING_SAVES, PORTS, PortSaveMode, PortSnapshot, QUOTA};
 use crate::faults::{Fault, FaultSet};
 use crate::guest::{AckPolicy, GuestAgent};
@@ -183,7 +183,7 @@ pub struct World {
     vms: Vec<Vm>,
     agenda: BTreeMap<(u64, u64), Task>,
     agenda_seq: u64,
-    trace: Vec<String>,
+    events: EventLog,
     phases: Vec<PhaseReport>,
     migrations: Vec<MigrationReport>,
     invariants: Vec<InvariantReport>,
@@ -213,14 +213,15 @@ impl World {
     #[must_use]
     pub fn new(config: ScenarioConfig) -> Self {
         let rng = SimRng::new(config.seed);
+        let time = VirtualTime::new();
         let mut world = Self {
             rng,
-            time: VirtualTime::new(),
+            time: time.clone(),
             hosts: Vec::new(),
             vms: Vec::new(),
             agenda: BTreeMap::new(),
             agenda_seq: 0,
-            trace: Vec::new(),
+            events: EventLog::new(time.clone(), config.trace),
             phases: PHASES
                 .iter()
                 .map(|n| PhaseReport {
@@ -262,11 +263,8 @@ impl World {
         world
     }
 
-    fn log(&mut self, text: impl FnOnce() -> String) {
-        if self.config.trace {
-            let line = format!("[{:>10}] {}", self.time.now(), text());
-            self.trace.push(line);
-        }
+    fn log(&self, text: impl FnOnce() -> String) {
+        self.events.record(text);
     }
 
     fn inject(&mut self, fault: Fault) {
@@ -300,6 +298,12 @@ impl World {
             clock: HostClock::new(self.time.clone(), offset),
         });
         let driver = Rc::new(Driver::new(SimPlatform(Rc::clone(&services))));
+        services
+            .kmcl
+            .set_event_log(self.events.clone(), &format!("host-{index}"));
+        services
+            .vswitch
+            .set_event_log(self.events.clone(), &format!("host-{index}"));
         self.hosts.push(Host {
             name: format!("host-{index}"),
             services,
@@ -763,7 +767,9 @@ impl World {
         let rng = &mut self.rng;
         let damage = |blob: &mut Vec<u8>, rng: &mut SimRng, foreign: &[u8]| match fault {
             Fault::Truncate => {
-                let keep = rng.index(blob.len());
+                // At least one byte stays: an empty SaveBuf is KMCL's legal "nothing saved"
+                // (first SavePacket call succeeded), which no VSP can tell from a loss.
+                let keep = 1 + rng.index(blob.len().saturating_sub(1));
                 blob.truncate(keep);
             }
             Fault::BitFlip => {
@@ -855,6 +861,12 @@ impl World {
             - retired_before;
         self.deliver(vm);
         self.phase(1, t0, r0, report.retired_at_suspend);
+        if self.config.faults.has(Fault::Crash) && self.rng.chance(10) {
+            // The guest dies between the pause and the save: KMCL closes the channel and
+            // the save finds nothing open (the migration is aborted, the guest reboots).
+            report.fault = Some("guest crash between pause and save".to_string());
+            self.crash(vm);
+        }
 
         // Save.
         let t0 = self.time.now();
@@ -881,7 +893,7 @@ impl World {
             self.corrupt(&mut package, other_session)
         };
         report.fault = match &corruption {
-            Corruption::None => None,
+            Corruption::None => report.fault.take(),
             Corruption::Stream(f) => Some(format!("{f} of a transaction's SaveBuf")),
             Corruption::Session(f) => Some(format!("{f} of the session blob")),
             Corruption::Port(i, f) => Some(format!("{f} of port blob {i}")),
@@ -889,6 +901,14 @@ impl World {
         let bytes: usize = package.chunks.iter().map(Vec::len).sum::<usize>()
             + package.session.len()
             + package.ports.iter().map(Vec::len).sum::<usize>();
+        self.log(|| {
+            format!(
+                "vm {id}: transfer {bytes} bytes: KMCL stream in {} chunks, session {} bytes, {} port blobs",
+                package.chunks.len(),
+                package.session.len(),
+                package.ports.len()
+            )
+        });
         self.time.advance(bytes as u64 * 8 / 10 + 1_000);
         self.phase(3, t0, r0, bytes as u64);
 
@@ -1588,7 +1608,7 @@ impl World {
             invariants: self.invariants,
             violations,
         };
-        (report, self.trace)
+        (report, self.events.take())
     }
 }
 
