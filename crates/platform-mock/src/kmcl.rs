@@ -797,7 +797,7 @@ impl Kmcl {
         drop(state);
         self.note(|| {
             format!(
-                "kmcl: channel {}: VmbPacketSend txid {txid} (wait for completion)",
+                "channel {}: VmbPacketSend txid {txid} (wait for completion)",
                 channel.0
             )
         });

@@ -86,6 +86,26 @@ impl ScenarioConfig {
         }
     }
 
+    /// Checks that the scenario fits one host: every VM starts on the first host, whose port
+    /// table holds [`PORTS`] ports.
+    ///
+    /// # Errors
+    ///
+    /// What is out of range.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.vms == 0 || self.ports == 0 || self.flows == 0 {
+            return Err("--vms, --ports and --flows must be at least 1".into());
+        }
+        let nics = u64::from(self.vms) * u64::from(self.ports);
+        if nics > PORTS as u64 {
+            return Err(format!(
+                "{} VMs x {} ports = {nics} switch ports, but a host's port table holds {PORTS}",
+                self.vms, self.ports
+            ));
+        }
+        Ok(())
+    }
+
     /// The `ferry-sim` command line that runs this scenario.
     #[must_use]
     pub fn replay_command(&self) -> String {
@@ -651,8 +671,21 @@ impl World {
         }
     }
 
+    /// A burst of work right before a pause: requests delivered (deferred ones stay
+    /// outstanding) and notifications sent (they stay in flight until the guest acks).
+    fn busy(&mut self, vm: usize) {
+        for _ in 0..self.rng.range(1, 4) {
+            self.vms[vm].guest.send_request(&mut self.rng);
+        }
+        self.pump(vm, 8);
+        let v = &self.vms[vm];
+        self.hosts[v.host].driver.raise(v.channel, EventSet::ALL);
+        self.deliver(vm);
+    }
+
     /// Pauses a VM's channel and resumes it (a suspend in the middle of traffic).
     fn suspend_resume(&mut self, vm: usize) {
+        self.busy(vm);
         let (host, channel, id) = (self.vms[vm].host, self.vms[vm].channel, self.vms[vm].id);
         self.log(|| format!("vm {id}: suspend (VmbChannelPause) in the middle of traffic"));
         let t0 = self.time.now();
@@ -846,6 +879,7 @@ impl World {
         };
         self.log(|| format!("vm {id}: {kind} begins"));
 
+        self.busy(vm);
         // Pause.
         let t0 = self.time.now();
         let r0 = Instant::now();
