@@ -649,7 +649,6 @@ impl World {
         for _ in 0..steps {
             self.step();
         }
-        self.settle_watches();
         let delivered = self.kmcl_delivered() - before;
         self.phase(0, t0, r0, delivered);
     }
@@ -879,6 +878,7 @@ impl World {
         };
         self.log(|| format!("vm {id}: {kind} begins"));
 
+        self.settle_watches();
         self.busy(vm);
         // Pause.
         let t0 = self.time.now();
