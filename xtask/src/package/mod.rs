@@ -13,8 +13,8 @@
 //! **No catalog.** The INF names `ferry.cat`, but it is not produced here: a catalog is
 //! made by `inf2cat` and signed by `signtool`, Windows-only tools of the WDK with no Linux
 //! equivalent (the catalog format hashes files as Windows' CryptCAT API does). Test-signing
-//! mode loads the embedded-signed `ferry.sys` without it; installing with the INF through
-//! `pnputil` needs it (see `docs/windows.md`).
+//! mode loads the embedded-signed `ferry.sys` without it; installing through the INF
+//! (right-click Install, `InstallHinfSection`) needs it (see `docs/windows.md`).
 //!
 //! `--verify` then re-checks the package (`--verify --no-build` checks an existing one): `check-sys`'s PE checks on the signed image, the
 //! signature against the test certificate (`osslsigncode verify -CAfile`), and the INF
@@ -59,8 +59,8 @@ const CATALOG: &str = "ferry.cat";
 /// Why there is no catalog, printed and written into the package's README.
 const NO_CATALOG: &str = "ferry.cat (named by ferry.inf) is NOT produced on Linux: a catalog is \
 made by inf2cat and signed by signtool, Windows-only WDK tools with no Linux equivalent. \
-Test-signing mode loads the embedded-signed ferry.sys without it; to install through the INF \
-(pnputil), run inf2cat and signtool on Windows (docs/windows.md).";
+Test-signing mode loads the embedded-signed ferry.sys without it; to install through the INF, \
+run inf2cat and signtool on Windows (docs/windows.md).";
 
 /// Runs `package`.
 pub fn run(args: &Args) -> Result<(), String> {
