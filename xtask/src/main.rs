@@ -15,6 +15,8 @@ use clap::{Parser, Subcommand};
 mod bench;
 mod build_sys;
 mod check_sys;
+mod inspect;
+mod package;
 mod sim;
 mod workspace;
 
@@ -36,6 +38,10 @@ enum Command {
     CheckSys(check_sys::Args),
     /// Run ferry-sim (simulated Hyper-V hosts, live migration, invariants) in release mode.
     Sim(sim::Args),
+    /// Lay out the driver package: ferry.sys (test-signed), ferry.inf, test certificate.
+    Package(package::Args),
+    /// Decode saved-state blobs: every field, format version, checksum; errors with offsets.
+    Inspect(inspect::Args),
 }
 
 impl Command {
@@ -45,6 +51,8 @@ impl Command {
             Self::BuildSys(_) => "build-sys",
             Self::CheckSys(_) => "check-sys",
             Self::Sim(_) => "sim",
+            Self::Package(_) => "package",
+            Self::Inspect(_) => "inspect",
         }
     }
 
@@ -54,6 +62,8 @@ impl Command {
             Self::BuildSys(args) => build_sys::run(args),
             Self::CheckSys(args) => check_sys::run(args),
             Self::Sim(args) => sim::run(args),
+            Self::Package(args) => package::run(args),
+            Self::Inspect(args) => inspect::run(args),
         }
     }
 }
