@@ -16,4 +16,5 @@ pub mod bugcheck;
 pub mod clock;
 pub mod log;
 pub mod pool;
+pub mod services;
 pub mod spin_lock;

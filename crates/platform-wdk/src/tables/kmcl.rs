@@ -215,7 +215,7 @@ impl KmclTable {
     /// loads only on a Hyper-V host (root partition), which is where ferry belongs.
     #[cfg(target_os = "windows")]
     #[must_use]
-    pub fn from_imports() -> Self {
+    pub const fn from_imports() -> Self {
         use crate::ffi::kmcl::imports as k;
         Self {
             channel_allocate: k::VmbChannelAllocate,
