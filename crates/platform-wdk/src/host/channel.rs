@@ -124,10 +124,17 @@ pub struct OfferConfig {
 /// A channel ferry offered: the KMCL handle and its context. Close it with
 /// [`OfferedChannel::close`]; dropping it without closing leaks the channel (KMCL may still
 /// call into the context, so nothing is freed implicitly).
-#[derive(Debug)]
 pub struct OfferedChannel<K: KernelServices> {
     handle: VMBCHANNEL,
     context: NonNull<ChannelContext<K>>,
+}
+
+impl<K: KernelServices> core::fmt::Debug for OfferedChannel<K> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("OfferedChannel")
+            .field("handle", &self.handle)
+            .finish_non_exhaustive()
+    }
 }
 
 // SAFETY: the handle is KMCL's (usable from any thread); the context is `Sync` data in pool
@@ -183,7 +190,10 @@ impl<K: KernelServices> OfferedChannel<K> {
             return Err(status);
         }
         if let Err(error) = offered.context().channel.request(ChannelEvent::Enable) {
-            K::log(Level::Warning, format_args!("Enable refused by core: {error}"));
+            K::log(
+                Level::Warning,
+                format_args!("Enable refused by core: {error}"),
+            );
         }
         Ok(offered)
     }
@@ -343,7 +353,10 @@ impl<K: KernelServices> OfferedChannel<K> {
     /// waits for every callback, Closed included), `VmbChannelCleanup`, then the context.
     pub fn close<H: FerryHost<Kernel = K>>(self) {
         if let Err(error) = self.channel().request(ChannelEvent::Disable) {
-            K::log(Level::Warning, format_args!("Disable refused by core: {error}"));
+            K::log(
+                Level::Warning,
+                format_args!("Disable refused by core: {error}"),
+            );
         }
         let kmcl = H::platform().kmcl();
         // SAFETY: a live channel; Disable blocks until teardown is complete.
@@ -410,10 +423,12 @@ pub unsafe extern "system" fn process_packet<H: FerryHost>(
     // SAFETY: KMCL's buffer, valid for the callback.
     let payload = unsafe { bytes(buffer, length) };
     let mut scratch = ScratchGuard::lock(context);
-    match context
-        .channel
-        .process_packet(platform, IncomingPacket(packet), payload, scratch.buffer())
-    {
+    match context.channel.process_packet(
+        platform,
+        IncomingPacket(packet),
+        payload,
+        scratch.buffer(),
+    ) {
         Ok(PacketOutcome::Completed | PacketOutcome::Failed | PacketOutcome::Deferred(_)) => {}
         Err(error) => H::Kernel::log(Level::Warning, format_args!("ProcessPacket: {error}")),
     }
@@ -443,10 +458,9 @@ pub unsafe extern "system" fn processing_complete<H: FerryHost>(channel: VMBCHAN
 /// Called by KMCL with a live channel.
 pub unsafe extern "system" fn channel_opened<H: FerryHost>(channel: VMBCHANNEL) -> NtStatus {
     let platform = H::platform();
-    context_of::<H::Kernel>(platform.kmcl(), channel)
-        .map_or(NtStatus::NOT_FOUND, |context| {
-            context.channel.on_opened(platform)
-        })
+    context_of::<H::Kernel>(platform.kmcl(), channel).map_or(NtStatus::NOT_FOUND, |context| {
+        context.channel.on_opened(platform)
+    })
 }
 
 /// Runs one of the four state callbacks without a status and logs a refusal.

@@ -143,11 +143,7 @@ impl<K: KernelServices> RuntimeStates<K> {
     pub fn release_all(&self) -> usize {
         let mut released = 0usize;
         for index in 0..PORTS {
-            let taken = self
-                .slots
-                .lock()
-                .get_mut(index)
-                .and_then(Option::take);
+            let taken = self.slots.lock().get_mut(index).and_then(Option::take);
             if let Some(published) = taken {
                 Self::free(published);
                 released = released.saturating_add(1);

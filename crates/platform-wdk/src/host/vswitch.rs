@@ -176,7 +176,8 @@ impl<K: KernelServices> VSwitch<K> {
         let mut len = self.ports.saved_len(port, now).map_err(|e| e.status())?;
         // Traffic between sizing and encoding may add flows: one retry with the new size.
         for _ in 0..2 {
-            let mut buffer = StateBuffer::<K>::allocate(len).ok_or(NtStatus::INSUFFICIENT_RESOURCES)?;
+            let mut buffer =
+                StateBuffer::<K>::allocate(len).ok_or(NtStatus::INSUFFICIENT_RESOURCES)?;
             match self.ports.save_port(port, now, buffer.as_mut_slice()) {
                 Ok(written) => {
                     let (block, len) = self
@@ -220,7 +221,10 @@ impl<K: KernelServices> VSwitch<K> {
         match self.ports.create_port(port, None, PortConfig::UNLIMITED) {
             Ok(()) => NtStatus::SUCCESS,
             Err(error) => {
-                K::log(Level::Warning, format_args!("PORT_CREATE {}: {error}", port.0));
+                K::log(
+                    Level::Warning,
+                    format_args!("PORT_CREATE {}: {error}", port.0),
+                );
                 error.status()
             }
         }
@@ -234,7 +238,10 @@ impl<K: KernelServices> VSwitch<K> {
         }
         self.states.release(port);
         if let Err(error) = deletion.deleted {
-            K::log(Level::Warning, format_args!("PORT_DELETE {}: {error}", port.0));
+            K::log(
+                Level::Warning,
+                format_args!("PORT_DELETE {}: {error}", port.0),
+            );
         }
     }
 
@@ -271,7 +278,10 @@ impl<K: KernelServices> VSwitch<K> {
                 NtStatus::SUCCESS
             }
             Err(status) => {
-                K::log(Level::Warning, format_args!("save of port {}: {status}", port.0));
+                K::log(
+                    Level::Warning,
+                    format_args!("save of port {}: {status}", port.0),
+                );
                 status
             }
         }
@@ -281,7 +291,10 @@ impl<K: KernelServices> VSwitch<K> {
         match self.ports.restore_port(port, blob, self.platform.now()) {
             Ok(()) => NtStatus::SUCCESS,
             Err(error) => {
-                K::log(Level::Warning, format_args!("restore of port {}: {error}", port.0));
+                K::log(
+                    Level::Warning,
+                    format_args!("restore of port {}: {error}", port.0),
+                );
                 error.status()
             }
         }
