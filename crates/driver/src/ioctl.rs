@@ -281,12 +281,10 @@ fn parse_channel(input: &[u8]) -> Result<ChannelInput, IoctlError> {
 }
 
 fn parse_restore(input: &[u8]) -> Result<RestoreInput<'_>, IoctlError> {
-    let header = input
-        .get(..RESTORE_HEADER_LEN)
-        .ok_or(IoctlError::Length {
-            expected: RESTORE_HEADER_LEN,
-            found: input.len(),
-        })?;
+    let header = input.get(..RESTORE_HEADER_LEN).ok_or(IoctlError::Length {
+        expected: RESTORE_HEADER_LEN,
+        found: input.len(),
+    })?;
     let chunk = input.get(RESTORE_HEADER_LEN..).unwrap_or(&[]);
     let mut reader = exact(header, RESTORE_HEADER_LEN)?;
     let channel_id = reader.u32();
@@ -424,18 +422,30 @@ mod tests {
             IoctlError::Field("maximum_packet_size")
         );
         assert_eq!(
-            refuse(IOCTL_FERRY_OFFER_CHANNEL, &offer_bytes(1, MAX_PACKET_SIZE_LIMIT + 1)),
+            refuse(
+                IOCTL_FERRY_OFFER_CHANNEL,
+                &offer_bytes(1, MAX_PACKET_SIZE_LIMIT + 1)
+            ),
             IoctlError::Field("maximum_packet_size")
         );
         let mut bytes = offer_bytes(1, 4096);
         bytes[0] = 2;
-        assert_eq!(refuse(IOCTL_FERRY_OFFER_CHANNEL, &bytes), IoctlError::Version(2));
+        assert_eq!(
+            refuse(IOCTL_FERRY_OFFER_CHANNEL, &bytes),
+            IoctlError::Version(2)
+        );
         let mut bytes = offer_bytes(1, 4096);
         bytes[4] = 0x80;
-        assert_eq!(refuse(IOCTL_FERRY_OFFER_CHANNEL, &bytes), IoctlError::Reserved);
+        assert_eq!(
+            refuse(IOCTL_FERRY_OFFER_CHANNEL, &bytes),
+            IoctlError::Reserved
+        );
         let mut bytes = offer_bytes(1, 4096);
         bytes[71] = 1;
-        assert_eq!(refuse(IOCTL_FERRY_OFFER_CHANNEL, &bytes), IoctlError::Reserved);
+        assert_eq!(
+            refuse(IOCTL_FERRY_OFFER_CHANNEL, &bytes),
+            IoctlError::Reserved
+        );
         let mut bytes = offer_bytes(1, 4096);
         bytes[16..32].fill(0);
         assert_eq!(
@@ -483,7 +493,10 @@ mod tests {
         // A session longer than the chunk, an empty session, or a length without the flag.
         for (flags, len) in [(RESTORE_FLAG_SESSION, 7), (RESTORE_FLAG_SESSION, 0), (0, 2)] {
             assert_eq!(
-                parse_request(IOCTL_FERRY_RESTORE_CHANNEL, &restore_bytes(flags, len, &chunk)),
+                parse_request(
+                    IOCTL_FERRY_RESTORE_CHANNEL,
+                    &restore_bytes(flags, len, &chunk)
+                ),
                 Err(IoctlError::Field("session_len"))
             );
         }

@@ -38,11 +38,11 @@
 
 #[cfg(target_os = "windows")]
 pub mod entry;
+#[cfg(all(target_os = "windows", feature = "kernel-image"))]
+mod image;
 pub mod ioctl;
 #[cfg(target_os = "windows")]
 pub mod wiring;
-#[cfg(all(target_os = "windows", feature = "kernel-image"))]
-mod image;
 
 #[cfg(test)]
 extern crate std;

@@ -8,7 +8,7 @@
 //! | [`platform`] | [`WdkPlatform`](platform::WdkPlatform): `ferry_core::platform::Platform` over the tables |
 //! | [`host`] | the `extern "system"` trampolines KMCL and WFP call, channel offer/close, the vSwitch state and the runtime-state buffers |
 //!
-//! The ABI tests (`tests/abi.rs`) run the trampolines on Linux against a fake KMCL and WFP
+//! The ABI tests (`tests/abi/`) run the trampolines on Linux against a fake KMCL and WFP
 //! built from `extern "system"` functions, through the same C signatures.
 //!
 //! The crate is `no_std` and compiles on the Linux host as well as on

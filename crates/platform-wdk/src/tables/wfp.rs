@@ -10,7 +10,7 @@ use crate::ffi::wfp::{
 /// WFP has no interface table, so there is no C struct to fill this from:
 ///
 /// * In `ferry.sys`: `WfpTable::from_imports` (Windows targets).
-/// * In host tests (`tests/abi.rs`): a fake host defines three `extern "system"` functions
+/// * In host tests (`tests/abi/`): a fake host defines three `extern "system"` functions
 ///   with exactly these signatures and the test builds the table with a struct literal.
 ///
 /// Callout registration (`FwpsCalloutRegister3`, filters) is not bound yet.
