@@ -12,8 +12,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod bench;
 mod build_sys;
 mod check_sys;
+mod inspect;
+mod package;
 mod sim;
 mod workspace;
 
@@ -27,28 +30,40 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Benchmarks of ferry-core against hand-written, postcard and memcpy baselines.
+    Bench(bench::Args),
     /// Build ferry.sys for x86_64-pc-windows-msvc with Debian's rustc-web and lld.
     BuildSys(build_sys::Args),
     /// Check a built ferry.sys: PE32+ AMD64, NATIVE, entry, relocations, checksum, imports.
     CheckSys(check_sys::Args),
     /// Run ferry-sim (simulated Hyper-V hosts, live migration, invariants) in release mode.
     Sim(sim::Args),
+    /// Lay out the driver package: ferry.sys (test-signed), ferry.inf, test certificate.
+    Package(package::Args),
+    /// Decode saved-state blobs: every field, format version, checksum; errors with offsets.
+    Inspect(inspect::Args),
 }
 
 impl Command {
     fn name(&self) -> &'static str {
         match self {
+            Self::Bench(_) => "bench",
             Self::BuildSys(_) => "build-sys",
             Self::CheckSys(_) => "check-sys",
             Self::Sim(_) => "sim",
+            Self::Package(_) => "package",
+            Self::Inspect(_) => "inspect",
         }
     }
 
     fn run(&self) -> Result<(), String> {
         match self {
+            Self::Bench(args) => bench::run(args),
             Self::BuildSys(args) => build_sys::run(args),
             Self::CheckSys(args) => check_sys::run(args),
             Self::Sim(args) => sim::run(args),
+            Self::Package(args) => package::run(args),
+            Self::Inspect(args) => inspect::run(args),
         }
     }
 }

@@ -2,7 +2,7 @@
 //! offset (hosts' `KeQueryInterruptTime` readings are unrelated, so saved state may carry only
 //! ages, never raw ticks).
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use ferry_core::platform::Ticks;
@@ -48,5 +48,39 @@ impl HostClock {
     #[must_use]
     pub fn now(&self) -> Ticks {
         Ticks(self.time.now().saturating_add(self.offset))
+    }
+}
+
+/// The event log (`ferry-sim --trace`): one list for every host, each line stamped with the
+/// virtual time at which it happened. Recording is off unless enabled.
+#[derive(Clone, Debug, Default)]
+pub struct EventLog {
+    time: VirtualTime,
+    lines: Rc<RefCell<Vec<String>>>,
+    on: bool,
+}
+
+impl EventLog {
+    /// A log stamped from `time`, recording only if `on`.
+    #[must_use]
+    pub fn new(time: VirtualTime, on: bool) -> Self {
+        Self {
+            time,
+            lines: Rc::default(),
+            on,
+        }
+    }
+
+    /// Records one line (built only if recording is on).
+    pub fn record(&self, text: impl FnOnce() -> String) {
+        if self.on {
+            let line = format!("[{:>10}] {}", self.time.now(), text());
+            self.lines.borrow_mut().push(line);
+        }
+    }
+
+    /// Everything recorded, oldest first; the log is emptied.
+    pub fn take(&self) -> Vec<String> {
+        std::mem::take(&mut self.lines.borrow_mut())
     }
 }

@@ -24,6 +24,8 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use ferry_core::status::NtStatus;
 
+use crate::clock::EventLog;
+
 /// A simulated `VMBCHANNEL`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ChannelHandle(pub u32);
@@ -241,6 +243,7 @@ struct KmclState {
 #[derive(Default)]
 pub struct Kmcl {
     state: RefCell<KmclState>,
+    log: RefCell<Option<(EventLog, String)>>,
 }
 
 fn put_u32(out: &mut Vec<u8>, v: u32) {
@@ -374,6 +377,17 @@ impl Kmcl {
         self.state.borrow_mut().violations.push(text);
     }
 
+    fn note(&self, text: impl FnOnce() -> String) {
+        if let Some((log, host)) = self.log.borrow().as_ref() {
+            log.record(|| format!("{host}: kmcl: {}", text()));
+        }
+    }
+
+    /// Records KMCL's calls and callbacks in `log`, prefixed with `host`.
+    pub fn set_event_log(&self, log: EventLog, host: &str) {
+        *self.log.borrow_mut() = Some((log, host.to_string()));
+    }
+
     /// Findings of contract breaches KMCL noticed (double completions, a pause that would
     /// block forever, …), oldest first; the list is emptied.
     pub fn take_violations(&self) -> Vec<String> {
@@ -458,6 +472,12 @@ impl Kmcl {
             })
             .unwrap_or(false);
         if run {
+            self.note(|| {
+                format!(
+                    "channel {}: EvtChannelStarted, EvtChannelPostStarted",
+                    channel.0
+                )
+            });
             callbacks.channel_started(channel);
             callbacks.channel_post_started(channel);
         }
@@ -468,6 +488,7 @@ impl Kmcl {
             .with(channel, |c| std::mem::replace(&mut c.running, false))
             .unwrap_or(false);
         if was_running {
+            self.note(|| format!("channel {}: EvtChannelSuspend", channel.0));
             callbacks.channel_suspend(channel);
             let outstanding = self.with(channel, |c| c.outstanding.len()).unwrap_or(0);
             if outstanding != 0 {
@@ -505,6 +526,7 @@ impl Kmcl {
             return;
         }
         ring.clear();
+        self.note(|| format!("channel {}: EvtChannelClosed", channel.0));
         callbacks.channel_closed(channel);
         // Outstanding WAIT_FOR_COMPLETION packets: the guest will never complete them. What
         // KMCL does is unconfirmed (`kmcl.md` §2.4); the simulated KMCL cancels each through
@@ -558,6 +580,7 @@ impl Kmcl {
             return NtStatus::INVALID_DEVICE_STATE;
         }
         let status = callbacks.channel_opened(channel);
+        self.note(|| format!("channel {}: EvtChannelOpened -> {status}", channel.0));
         if !status.is_success() {
             self.with(channel, |c| c.open = false);
             return status;
@@ -664,7 +687,28 @@ impl Kmcl {
                 }
             }
         }
+        if result.delivered > 0 || result.completions > 0 {
+            self.note(|| {
+                format!(
+                    "channel {}: ProcessPacket x{}, completion routine x{}{}",
+                    channel.0,
+                    result.delivered,
+                    result.completions,
+                    if result.stalled {
+                        ", stalled at the quota"
+                    } else {
+                        ""
+                    }
+                )
+            });
+        }
         if result.delivered > 0 {
+            self.note(|| {
+                format!(
+                    "channel {}: EvtVmbChannelProcessingComplete({})",
+                    channel.0, result.delivered
+                )
+            });
             self.with(channel, |c| c.stats.batches += 1);
             callbacks.processing_complete(channel, result.delivered);
         }
@@ -750,6 +794,13 @@ impl Kmcl {
             txid,
             payload: payload.to_vec(),
         });
+        drop(state);
+        self.note(|| {
+            format!(
+                "channel {}: VmbPacketSend txid {txid} (wait for completion)",
+                channel.0
+            )
+        });
         Ok(PacketHandle { channel, id })
     }
 
@@ -786,6 +837,8 @@ impl Kmcl {
             },
         );
         c.stats.restored += 1;
+        drop(state);
+        self.note(|| format!("channel {}: VmbPacketRestore txid {txid}", channel.0));
         Ok(PacketHandle { channel, id })
     }
 
@@ -848,6 +901,13 @@ impl Kmcl {
         }
         let stream = seal_stream(vm, next_txid, &saved_packets);
         let count = saved_packets.len() as u64;
+        self.note(|| {
+            format!(
+                "channel {}: VmbChannelSaveBegin: SavePacket for {count} packets, stream {} bytes",
+                channel.0,
+                stream.len()
+            )
+        });
         self.with(channel, |c| {
             c.save = Some((stream, 0));
             c.stats.saved += count;
@@ -926,6 +986,13 @@ impl Kmcl {
             Ok(parsed) => parsed,
             Err(status) => return status,
         };
+        self.note(|| {
+            format!(
+                "channel {}: VmbChannelRestoreFromBuffer: RestorePacket for {} packets",
+                channel.0,
+                packets.len()
+            )
+        });
         for (lib, saved) in &packets {
             let status = callbacks.restore_packet(channel, lib, saved);
             if !status.is_success() {

@@ -70,7 +70,8 @@ pub struct MigrationReport {
     pub ports: Vec<(u32, u32)>,
     /// Transactions restored on the destination.
     pub restored: u64,
-    /// Of those, completed by the guest on the destination before the next phase ended.
+    /// Of those, completed by the guest on the destination (before the VM moved on or the run
+    /// ended).
     pub completed_after_restore: u64,
     /// Fault injected into this migration, if any.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -18,6 +18,8 @@ use ferry_core::platform::Ticks;
 use ferry_core::port::{FrameInfo, PortIdentity, SwitchPortId, Verdict};
 use ferry_core::status::NtStatus;
 
+use crate::clock::EventLog;
+
 /// The completion context of a pended runtime-state save. Neither `Copy` nor `Clone`.
 #[derive(Debug, PartialEq, Eq)]
 pub struct PortSaveCompletion {
@@ -110,6 +112,7 @@ struct VSwitchState {
 /// One host's extensible switch with the WFP extension bound.
 pub struct VSwitch {
     state: RefCell<VSwitchState>,
+    log: RefCell<Option<(EventLog, String)>>,
 }
 
 impl VSwitch {
@@ -122,6 +125,7 @@ impl VSwitch {
                 next_port: first_port,
                 ..VSwitchState::default()
             }),
+            log: RefCell::new(None),
         }
     }
 
@@ -129,6 +133,17 @@ impl VSwitch {
     /// the list is emptied.
     pub fn take_violations(&self) -> Vec<String> {
         std::mem::take(&mut self.state.borrow_mut().violations)
+    }
+
+    fn note(&self, text: impl FnOnce() -> String) {
+        if let Some((log, host)) = self.log.borrow().as_ref() {
+            log.record(|| format!("{host}: vswitch: {}", text()));
+        }
+    }
+
+    /// Records the switch's events in `log`, prefixed with `host`.
+    pub fn set_event_log(&self, log: EventLog, host: &str) {
+        *self.log.borrow_mut() = Some((log, host.to_string()));
     }
 
     /// Counters.
@@ -166,6 +181,7 @@ impl VSwitch {
             port
         };
         let status = callout.port_create(port, identity);
+        self.note(|| format!("PORT_CREATE port {} -> {status}", port.0));
         if !status.is_success() {
             self.state.borrow_mut().ports.remove(&port);
             return Err(status);
@@ -178,6 +194,7 @@ impl VSwitch {
     pub fn delete_port(&self, port: SwitchPortId, callout: &dyn VSwitchCallout) {
         let existed = self.state.borrow_mut().ports.remove(&port).is_some();
         if existed {
+            self.note(|| format!("PORT_DELETE port {}", port.0));
             callout.port_delete(port);
         }
     }
@@ -225,6 +242,17 @@ impl VSwitch {
             oid
         };
         let answer = callout.runtime_state_save(port, PortSaveCompletion { oid });
+        self.note(|| {
+            let what = match &answer {
+                SaveReturn::Saved(blob) => format!("{} bytes", blob.len()),
+                SaveReturn::Pending => "STATUS_PENDING".to_string(),
+                SaveReturn::Failed(status) => status.to_string(),
+            };
+            format!(
+                "RUNTIME_STATE_SAVE port {} (request {oid}) -> {what}",
+                port.0
+            )
+        });
         let mut state = self.state.borrow_mut();
         let already = state.saves.get(&oid).and_then(|r| r.status);
         match answer {
@@ -286,6 +314,12 @@ impl VSwitch {
 
     /// `FwpsvSwitchNotifyComplete0`.
     pub fn notify_complete(&self, completion: PortSaveCompletion, status: NtStatus) {
+        self.note(|| {
+            format!(
+                "FwpsvSwitchNotifyComplete0(request {}, {status})",
+                completion.oid
+            )
+        });
         let mut state = self.state.borrow_mut();
         let oid = completion.oid;
         let Some(request) = state.saves.get_mut(&oid) else {
@@ -328,7 +362,15 @@ impl VSwitch {
             }
             state.stats.restores += 1;
         }
-        callout.runtime_state_restore(port, blob)
+        let status = callout.runtime_state_restore(port, blob);
+        self.note(|| {
+            format!(
+                "RUNTIME_STATE_RESTORE port {} ({} bytes) -> {status}",
+                port.0,
+                blob.len()
+            )
+        });
+        status
     }
 
     /// Pended saves neither completed nor abandoned.

@@ -19,7 +19,7 @@ use ferry_core::protocol::EventSet;
 use ferry_core::saved_state::{self, BlobKind};
 use ferry_core::status::NtStatus;
 
-use crate::clock::{HostClock, VirtualTime};
+use crate::clock::{EventLog, HostClock, VirtualTime};
 use crate::driver::{Driver, OUTGOING, PENDING_SAVES, PORTS, PortSaveMode, PortSnapshot, QUOTA};
 use crate::faults::{Fault, FaultSet};
 use crate::guest::{AckPolicy, GuestAgent};
@@ -84,6 +84,26 @@ impl ScenarioConfig {
             faults,
             trace: false,
         }
+    }
+
+    /// Checks that the scenario fits one host: every VM starts on the first host, whose port
+    /// table holds [`PORTS`] ports.
+    ///
+    /// # Errors
+    ///
+    /// What is out of range.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.vms == 0 || self.ports == 0 || self.flows == 0 {
+            return Err("--vms, --ports and --flows must be at least 1".into());
+        }
+        let nics = u64::from(self.vms) * u64::from(self.ports);
+        if nics > PORTS as u64 {
+            return Err(format!(
+                "{} VMs x {} ports = {nics} switch ports, but a host's port table holds {PORTS}",
+                self.vms, self.ports
+            ));
+        }
+        Ok(())
     }
 
     /// The `ferry-sim` command line that runs this scenario.
@@ -183,7 +203,7 @@ pub struct World {
     vms: Vec<Vm>,
     agenda: BTreeMap<(u64, u64), Task>,
     agenda_seq: u64,
-    trace: Vec<String>,
+    events: EventLog,
     phases: Vec<PhaseReport>,
     migrations: Vec<MigrationReport>,
     invariants: Vec<InvariantReport>,
@@ -213,14 +233,15 @@ impl World {
     #[must_use]
     pub fn new(config: ScenarioConfig) -> Self {
         let rng = SimRng::new(config.seed);
+        let time = VirtualTime::new();
         let mut world = Self {
             rng,
-            time: VirtualTime::new(),
+            time: time.clone(),
             hosts: Vec::new(),
             vms: Vec::new(),
             agenda: BTreeMap::new(),
             agenda_seq: 0,
-            trace: Vec::new(),
+            events: EventLog::new(time.clone(), config.trace),
             phases: PHASES
                 .iter()
                 .map(|n| PhaseReport {
@@ -262,11 +283,8 @@ impl World {
         world
     }
 
-    fn log(&mut self, text: impl FnOnce() -> String) {
-        if self.config.trace {
-            let line = format!("[{:>10}] {}", self.time.now(), text());
-            self.trace.push(line);
-        }
+    fn log(&self, text: impl FnOnce() -> String) {
+        self.events.record(text);
     }
 
     fn inject(&mut self, fault: Fault) {
@@ -300,6 +318,12 @@ impl World {
             clock: HostClock::new(self.time.clone(), offset),
         });
         let driver = Rc::new(Driver::new(SimPlatform(Rc::clone(&services))));
+        services
+            .kmcl
+            .set_event_log(self.events.clone(), &format!("host-{index}"));
+        services
+            .vswitch
+            .set_event_log(self.events.clone(), &format!("host-{index}"));
         self.hosts.push(Host {
             name: format!("host-{index}"),
             services,
@@ -625,7 +649,6 @@ impl World {
         for _ in 0..steps {
             self.step();
         }
-        self.settle_watches();
         let delivered = self.kmcl_delivered() - before;
         self.phase(0, t0, r0, delivered);
     }
@@ -647,8 +670,21 @@ impl World {
         }
     }
 
+    /// A burst of work right before a pause: requests delivered (deferred ones stay
+    /// outstanding) and notifications sent (they stay in flight until the guest acks).
+    fn busy(&mut self, vm: usize) {
+        for _ in 0..self.rng.range(1, 4) {
+            self.vms[vm].guest.send_request(&mut self.rng);
+        }
+        self.pump(vm, 8);
+        let v = &self.vms[vm];
+        self.hosts[v.host].driver.raise(v.channel, EventSet::ALL);
+        self.deliver(vm);
+    }
+
     /// Pauses a VM's channel and resumes it (a suspend in the middle of traffic).
     fn suspend_resume(&mut self, vm: usize) {
+        self.busy(vm);
         let (host, channel, id) = (self.vms[vm].host, self.vms[vm].channel, self.vms[vm].id);
         self.log(|| format!("vm {id}: suspend (VmbChannelPause) in the middle of traffic"));
         let t0 = self.time.now();
@@ -763,7 +799,9 @@ impl World {
         let rng = &mut self.rng;
         let damage = |blob: &mut Vec<u8>, rng: &mut SimRng, foreign: &[u8]| match fault {
             Fault::Truncate => {
-                let keep = rng.index(blob.len());
+                // At least one byte stays: an empty SaveBuf is KMCL's legal "nothing saved"
+                // (first SavePacket call succeeded), which no VSP can tell from a loss.
+                let keep = 1 + rng.index(blob.len().saturating_sub(1));
                 blob.truncate(keep);
             }
             Fault::BitFlip => {
@@ -840,6 +878,8 @@ impl World {
         };
         self.log(|| format!("vm {id}: {kind} begins"));
 
+        self.settle_watches();
+        self.busy(vm);
         // Pause.
         let t0 = self.time.now();
         let r0 = Instant::now();
@@ -855,6 +895,12 @@ impl World {
             - retired_before;
         self.deliver(vm);
         self.phase(1, t0, r0, report.retired_at_suspend);
+        if self.config.faults.has(Fault::Crash) && self.rng.chance(10) {
+            // The guest dies between the pause and the save: KMCL closes the channel and
+            // the save finds nothing open (the migration is aborted, the guest reboots).
+            report.fault = Some("guest crash between pause and save".to_string());
+            self.crash(vm);
+        }
 
         // Save.
         let t0 = self.time.now();
@@ -881,7 +927,7 @@ impl World {
             self.corrupt(&mut package, other_session)
         };
         report.fault = match &corruption {
-            Corruption::None => None,
+            Corruption::None => report.fault.take(),
             Corruption::Stream(f) => Some(format!("{f} of a transaction's SaveBuf")),
             Corruption::Session(f) => Some(format!("{f} of the session blob")),
             Corruption::Port(i, f) => Some(format!("{f} of port blob {i}")),
@@ -889,6 +935,14 @@ impl World {
         let bytes: usize = package.chunks.iter().map(Vec::len).sum::<usize>()
             + package.session.len()
             + package.ports.iter().map(Vec::len).sum::<usize>();
+        self.log(|| {
+            format!(
+                "vm {id}: transfer {bytes} bytes: KMCL stream in {} chunks, session {} bytes, {} port blobs",
+                package.chunks.len(),
+                package.session.len(),
+                package.ports.len()
+            )
+        });
         self.time.advance(bytes as u64 * 8 / 10 + 1_000);
         self.phase(3, t0, r0, bytes as u64);
 
@@ -1588,7 +1642,7 @@ impl World {
             invariants: self.invariants,
             violations,
         };
-        (report, self.trace)
+        (report, self.events.take())
     }
 }
 

@@ -48,22 +48,28 @@ fn the_same_seed_gives_a_byte_identical_deterministic_report() {
     assert_eq!(a.1, b.1, "the event logs differ");
     let c = run_scenario(config(12), true);
     assert_ne!(a.0.render(), c.0.render());
-    assert!(!a.0.render().contains(" ms  ") || a.0.phases.iter().all(|p| p.real_micros.is_none()));
+    assert!(a.0.phases.iter().all(|p| p.real_micros.is_none()));
+    let timed = run_scenario(config(11), false);
+    assert!(timed.0.phases.iter().all(|p| p.real_micros.is_some()));
 }
 
 #[test]
 fn migrations_move_transactions_and_ports_and_every_invariant_holds() {
     let mut restored = 0;
     let mut moved_ports = 0;
+    let mut completed = 0;
     for seed in 0..8 {
         let (report, _) = run_scenario(config(seed), true);
         assert!(report.passed(), "seed {seed}: {:?}", failures(&report));
         for m in report.migrations.iter().filter(|m| m.outcome == "ok") {
             restored += m.restored;
-            assert_eq!(
-                m.completed_after_restore, m.restored,
-                "seed {seed}: a restored transaction was never completed"
+            // A transaction may move on with the VM before the guest completes it; the
+            // exactly-once invariant covers it wherever it ends.
+            assert!(
+                m.completed_after_restore <= m.restored,
+                "seed {seed}: more completions than restored"
             );
+            completed += m.completed_after_restore;
             for (old, new) in &m.ports {
                 assert_ne!(old, new, "a restored port kept its id");
                 moved_ports += 1;
@@ -76,6 +82,10 @@ fn migrations_move_transactions_and_ports_and_every_invariant_holds() {
         "no transaction was ever in flight at a migration"
     );
     assert!(moved_ports > 0);
+    assert!(
+        completed > 0,
+        "no restored transaction was completed on its destination"
+    );
 }
 
 #[test]

@@ -391,6 +391,20 @@ fn read_u64s(f: &mut FieldReader<'_>, first: u16, out: &mut [u64]) -> Result<(),
     Ok(())
 }
 
+/// Checks a kind-2 blob exactly as [`PortTable::restore_port`] would for a flow table of
+/// `capacity` flows, without a port and without installing anything: for tools that judge a
+/// captured blob (`cargo xtask inspect`). The identity is not compared, as there is no
+/// destination port to compare it with.
+///
+/// # Errors
+///
+/// The [`RestoreError`] restore would report: [`RestoreError::Decode`] (with the byte offset)
+/// or [`RestoreError::InvalidRateLimit`]; never [`RestoreError::IdentityMismatch`].
+pub fn check_blob(blob: &[u8], capacity: usize) -> Result<(), RestoreError> {
+    let mut validated = ValidatedBlob::EMPTY;
+    validate(blob, capacity, &mut validated)
+}
+
 /// A decoded flow record.
 struct DecodedFlow {
     key: FlowKey,

@@ -17,7 +17,11 @@ use ferry_platform_mock::world::{ScenarioConfig, run_scenario};
 
 /// Simulated Hyper-V hosts running ferry: live migration with invariants checked.
 #[derive(Parser, Debug)]
-#[command(name = "ferry-sim", version, about)]
+#[command(
+    name = "ferry-sim",
+    version,
+    about = "Simulated Hyper-V hosts running ferry: traffic, suspends, live migrations and faults, with invariants checked"
+)]
 struct Cli {
     /// Seed of the scenario (same seed, same run).
     #[arg(long, default_value_t = 1)]
@@ -37,7 +41,9 @@ struct Cli {
     /// Live migrations (a VM save/restore on the same host and a suspend always run too).
     #[arg(long, default_value_t = 2)]
     migrations: u32,
-    /// Faults to inject: a comma-separated list, `all` or `none`.
+    /// Faults to inject: a comma-separated list, `all` or `none`. Known: malformed, oversized,
+    /// flood, crash, refuse-open, late-ack, no-ack, short-buffer, save-packet-fail,
+    /// port-save-fail, port-save-hang, truncate, bit-flip, foreign.
     #[arg(long, default_value = "none")]
     faults: FaultSet,
     /// Print the report as JSON.
@@ -118,14 +124,18 @@ fn main() -> ExitCode {
     }
     let config = ScenarioConfig {
         seed: cli.seed,
-        vms: cli.vms.clamp(1, 8),
-        ports: cli.ports.clamp(1, 4),
-        flows: cli.flows.clamp(1, 1000),
+        vms: cli.vms,
+        ports: cli.ports,
+        flows: cli.flows.min(1000),
         packets: cli.packets,
         migrations: cli.migrations,
         faults: cli.faults,
         trace: cli.trace,
     };
+    if let Err(problem) = config.validate() {
+        eprintln!("ferry-sim: {problem}");
+        return ExitCode::from(2);
+    }
     let (report, trace) = run_scenario(config, cli.deterministic);
     let mut stdout = std::io::stdout().lock();
     if cli.trace {
