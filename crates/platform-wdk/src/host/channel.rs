@@ -121,6 +121,27 @@ pub struct OfferConfig {
     pub maximum_packet_size: u32,
 }
 
+/// One chunk of KMCL's save stream from [`OfferedChannel::save_continue`]: the bytes written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SaveChunk {
+    /// `STATUS_BUFFER_OVERFLOW`: a chunk was written; call again.
+    More(u32),
+    /// `STATUS_SUCCESS`: the last chunk.
+    Last(u32),
+}
+
+/// Why [`OfferedChannel::save_continue`] wrote nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SaveChunkError {
+    /// The buffer is smaller than KMCL's next indivisible piece; call with `required` bytes.
+    TooSmall {
+        /// The size KMCL asked for.
+        required: u32,
+    },
+    /// The save failed.
+    Failed(NtStatus),
+}
+
 /// A channel ferry offered: the KMCL handle and its context. Close it with
 /// [`OfferedChannel::close`]; dropping it without closing leaks the channel (KMCL may still
 /// call into the context, so nothing is freed implicitly).
@@ -347,6 +368,122 @@ impl<K: KernelServices> OfferedChannel<K> {
         // SAFETY: a live, enabled channel of this driver.
         unsafe { (H::platform().kmcl().channel_pause)(self.handle) };
         Ok(())
+    }
+
+    /// The exact size of the channel's session blob (kind 3) if saved now.
+    #[must_use]
+    pub fn saved_session_len(&self) -> usize {
+        self.channel()
+            .with_service(|service| service.saved_session_len())
+    }
+
+    /// Writes the channel's session blob (kind 3) into `out`: the first part of a channel's
+    /// saved state, before KMCL's stream (`IOCTL_FERRY_SAVE_CHANNEL`).
+    ///
+    /// # Errors
+    ///
+    /// `STATUS_BUFFER_TOO_SMALL` if `out` is shorter than [`Self::saved_session_len`].
+    pub fn save_session(&self, out: &mut [u8]) -> Result<usize, NtStatus> {
+        self.channel()
+            .with_service(|service| service.save_session(out))
+            .map_err(|_| NtStatus::BUFFER_TOO_SMALL)
+    }
+
+    /// Installs a session blob (untrusted) on this channel: validated whole before anything
+    /// changes (`IOCTL_FERRY_RESTORE_CHANNEL`, before KMCL's stream).
+    ///
+    /// # Errors
+    ///
+    /// The status of core's refusal; nothing changed.
+    pub fn restore_session(&self, blob: &[u8]) -> Result<(), NtStatus> {
+        self.channel()
+            .with_service(|service| service.restore_session(blob))
+            .map_err(|error| error.status())
+    }
+
+    /// `VmbChannelSaveBegin` on a paused channel (PASSIVE_LEVEL); KMCL then calls SavePacket
+    /// for each packet in flight. Always follow with [`Self::save_end`].
+    ///
+    /// # Errors
+    ///
+    /// KMCL's status.
+    pub fn save_begin<H: FerryHost<Kernel = K>>(&self) -> Result<(), NtStatus> {
+        // SAFETY: a live channel of this driver, at PASSIVE_LEVEL.
+        check(unsafe { (H::platform().kmcl().channel_save_begin)(self.handle) })
+    }
+
+    /// `VmbChannelSaveContinue` into `out`: one chunk of KMCL's stream.
+    ///
+    /// # Errors
+    ///
+    /// [`SaveChunkError::TooSmall`] with the size KMCL needs (nothing written), or KMCL's
+    /// failure status.
+    pub fn save_continue<H: FerryHost<Kernel = K>>(
+        &self,
+        out: &mut [u8],
+    ) -> Result<SaveChunk, SaveChunkError> {
+        let size = u32::try_from(out.len()).unwrap_or(u32::MAX);
+        let mut filled = 0u32;
+        let mut required = 0u32;
+        // SAFETY: `out` is writable for `size` bytes (at most its length); both out-parameters
+        // are valid.
+        let status = unsafe {
+            (H::platform().kmcl().channel_save_continue)(
+                self.handle,
+                out.as_mut_ptr().cast(),
+                size,
+                &raw mut filled,
+                &raw mut required,
+            )
+        };
+        // Never trust a count larger than the buffer.
+        let filled = filled.min(size);
+        match status {
+            NtStatus::SUCCESS => Ok(SaveChunk::Last(filled)),
+            NtStatus::BUFFER_OVERFLOW => Ok(SaveChunk::More(filled)),
+            NtStatus::BUFFER_TOO_SMALL => Err(SaveChunkError::TooSmall { required }),
+            other => Err(SaveChunkError::Failed(other)),
+        }
+    }
+
+    /// `VmbChannelSaveEnd`: frees KMCL's save context; always called after `save_begin`.
+    pub fn save_end<H: FerryHost<Kernel = K>>(&self) {
+        // SAFETY: a live channel with a save in progress.
+        unsafe { (H::platform().kmcl().channel_save_end)(self.handle) };
+    }
+
+    /// `VmbChannelRestoreFromBuffer` with one chunk of the source's KMCL stream (PASSIVE_LEVEL,
+    /// on a channel not yet opened); KMCL calls RestorePacket for each packet it holds. Returns
+    /// whether KMCL expects more chunks.
+    ///
+    /// # Errors
+    ///
+    /// KMCL's status (the restore failed; discard the channel).
+    pub fn restore_chunk<H: FerryHost<Kernel = K>>(&self, chunk: &[u8]) -> Result<bool, NtStatus> {
+        let size = u32::try_from(chunk.len()).map_err(|_| NtStatus::INVALID_BUFFER_SIZE)?;
+        // SAFETY: KMCL reads `size` bytes of `chunk` during the call.
+        let status = unsafe {
+            (H::platform().kmcl().channel_restore_from_buffer)(
+                self.handle,
+                chunk.as_ptr().cast_mut().cast(),
+                size,
+            )
+        };
+        match status {
+            NtStatus::MORE_PROCESSING_REQUIRED => Ok(true),
+            status if status.is_success() => Ok(false),
+            status => Err(status),
+        }
+    }
+
+    /// Records in core that the restore is complete (`ChannelEvent::Restored`): the channel is
+    /// open and paused, ready for [`Self::start`].
+    ///
+    /// # Errors
+    ///
+    /// Core refused (the channel was not in a restorable state).
+    pub fn restored(&self) -> Result<(), ChannelError> {
+        self.channel().request(ChannelEvent::Restored)
     }
 
     /// Revokes the offer and frees everything (PASSIVE_LEVEL): `VmbChannelDisable` (which

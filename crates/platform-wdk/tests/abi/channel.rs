@@ -14,7 +14,7 @@ use ferry_platform_wdk::ffi::base::GUID;
 use ferry_platform_wdk::ffi::kmcl::{
     VMBUS_CHANNEL_FORMAT_FLAG_WAIT_FOR_COMPLETION, VMBUS_SERVER_CHANNEL_INIT_FLAG_LOOPBACK_OFFER,
 };
-use ferry_platform_wdk::host::channel::{OfferConfig, OfferedChannel};
+use ferry_platform_wdk::host::channel::{OfferConfig, OfferedChannel, SaveChunk, SaveChunkError};
 use ferry_platform_wdk::host::{FerryHost, QUOTA};
 
 use crate::fake_kmcl::{self, StateEvent, record};
@@ -426,5 +426,103 @@ fn save_packet_is_refused_while_active_and_for_unknown_keys() {
     assert_eq!(status, NtStatus::NOT_FOUND);
     fake_kmcl::guest_completes(packet, NtStatus::SUCCESS, &ack(sequence));
     offered.close::<TestHost>();
+    serial.assert_clean();
+}
+
+#[test]
+fn live_migration_through_kmcl_save_and_restore_streams_in_small_chunks() {
+    let serial = serial();
+    let nic_port = SwitchPortId(51);
+    TestHost::ports()
+        .create_port(nic_port, Some(NIC), PortConfig::UNLIMITED)
+        .unwrap();
+    let source = offer(false);
+    open_and_start(&source);
+    let (stats_packet, stats_sequence) = send_notification(&source, EventSet::PORT_STATS);
+    source
+        .channel()
+        .with_service(|service| service.raise(EventSet::HEARTBEAT));
+    source.channel().send_pending(TestHost::platform()).unwrap();
+    assert_eq!(source.channel().outstanding(), (0, 2));
+    source.pause::<TestHost>().unwrap();
+    fake_kmcl::state(source.handle(), StateEvent::Suspend);
+
+    // What the VM worker process would carry: the session blob, then KMCL's stream.
+    let mut session = vec![0u8; source.saved_session_len()];
+    let session_len = source.save_session(&mut session).unwrap();
+    session.truncate(session_len);
+    source.save_begin::<TestHost>().unwrap();
+    let mut tiny = [0u8; 4];
+    assert_eq!(
+        source.save_continue::<TestHost>(&mut tiny),
+        Err(SaveChunkError::TooSmall {
+            required: fake_kmcl::MIN_SAVE_CHUNK
+        })
+    );
+    let mut chunks = Vec::new();
+    loop {
+        let mut buffer = [0u8; 24];
+        match source.save_continue::<TestHost>(&mut buffer).unwrap() {
+            SaveChunk::More(n) => chunks.push(buffer[..n as usize].to_vec()),
+            SaveChunk::Last(n) => {
+                chunks.push(buffer[..n as usize].to_vec());
+                break;
+            }
+        }
+    }
+    source.save_end::<TestHost>();
+    assert!(chunks.len() > 2, "the stream crossed several chunks");
+
+    // Destination: the session first (refused garbage changes nothing), then the chunks.
+    let destination = offer(false);
+    assert!(destination.restore_session(&[0x55; 12]).is_err());
+    destination.restore_session(&session).unwrap();
+    let (last, rest) = chunks.split_last().unwrap();
+    for chunk in rest {
+        let more = destination.restore_chunk::<TestHost>(chunk).unwrap();
+        assert!(more || record(destination.handle()).restore_stream.1 == 2);
+    }
+    assert!(!destination.restore_chunk::<TestHost>(last).unwrap());
+    destination.restored().unwrap();
+    assert_eq!(record(destination.handle()).restored.len(), 2);
+    destination.start::<TestHost>().unwrap();
+    fake_kmcl::state(destination.handle(), StateEvent::Started);
+    fake_kmcl::state(destination.handle(), StateEvent::PostStarted);
+    assert_eq!(destination.channel().outstanding(), (0, 2));
+
+    // The guest acknowledges both on the destination; the heartbeat came back without state
+    // (its ack carries a sequence the destination no longer knows: released all the same).
+    let restored: Vec<usize> = record(destination.handle())
+        .restored
+        .iter()
+        .map(|(p, _)| *p)
+        .collect();
+    let heartbeat_sequence = stats_sequence + 1;
+    for packet in restored {
+        let key = TransactionKey::from_bits(fake_kmcl::packet_pointer(packet) as u32);
+        let mut is_stats = false;
+        destination
+            .channel()
+            .transaction_keys(|k, tx| is_stats |= k == key && tx.has_saved_state());
+        let sequence = if is_stats {
+            stats_sequence
+        } else {
+            heartbeat_sequence
+        };
+        fake_kmcl::guest_completes(packet, NtStatus::SUCCESS, &ack(sequence));
+    }
+    assert_eq!(destination.channel().outstanding(), (0, 0));
+    assert_eq!(destination.channel().stats().transactions_restored, 2);
+
+    fake_kmcl::state(source.handle(), StateEvent::Closed);
+    // KMCL cancels what the departed guest never completed: the routine frees each packet.
+    fake_kmcl::guest_completes(stats_packet, NtStatus::CANCELLED, &[]);
+    let leftover = record(source.handle()).live.clone();
+    for packet in leftover {
+        fake_kmcl::guest_completes(packet, NtStatus::CANCELLED, &[]);
+    }
+    source.close::<TestHost>();
+    destination.close::<TestHost>();
+    TestHost::ports().delete_port(nic_port).unwrap();
     serial.assert_clean();
 }

@@ -40,6 +40,12 @@ pub struct ChannelRecord {
     pub sent: Vec<(usize, Vec<u8>, u32)>,
     /// Packets restored: (packet handle, KMCL's library state).
     pub restored: Vec<(usize, Vec<u8>)>,
+    /// Packets sent or restored and not yet freed (what a save must carry).
+    pub live: Vec<usize>,
+    /// The save stream between SaveBegin and SaveEnd, and how much was handed out.
+    pub save_stream: Option<(Vec<u8>, usize)>,
+    /// Restore chunks received so far, and how many packets were restored from them.
+    pub restore_stream: (Vec<u8>, u32),
 }
 
 pub struct FakeChannel(Mutex<ChannelRecord>);
@@ -392,6 +398,9 @@ fn packet_ref<'a>(packet: VMBPACKET) -> &'a mut FakePacket {
 
 unsafe extern "system" fn packet_free(packet: VMBPACKET) {
     LIVE_PACKETS.fetch_sub(1, Ordering::SeqCst);
+    let channel = packet_ref(packet).channel;
+    let raw = packet.as_raw() as usize;
+    record(channel).live.retain(|p| *p != raw);
     // SAFETY: allocated by `packet_allocate`; freed once (twice would be a double free).
     drop(unsafe { Box::from_raw(packet.as_raw().cast::<FakePacket>()) });
 }
@@ -428,9 +437,11 @@ unsafe extern "system" fn packet_send(
         // SAFETY: ferry passes `length` readable bytes.
         let payload = unsafe { std::slice::from_raw_parts(buffer.cast::<u8>(), length as usize) };
         let channel = packet_ref(packet).channel;
-        record(channel)
+        let mut record = record(channel);
+        record
             .sent
             .push((packet.as_raw() as usize, payload.to_vec(), flags));
+        record.live.push(packet.as_raw() as usize);
     }
     status
 }
@@ -443,34 +454,126 @@ unsafe extern "system" fn packet_restore(
     // SAFETY: ferry passes `size` readable bytes.
     let library = unsafe { std::slice::from_raw_parts(buffer.cast::<u8>(), size as usize) };
     let channel = packet_ref(packet).channel;
-    record(channel)
+    let mut record = record(channel);
+    record
         .restored
         .push((packet.as_raw() as usize, library.to_vec()));
+    record.live.push(packet.as_raw() as usize);
     NtStatus::SUCCESS
 }
 
-unsafe extern "system" fn channel_save_begin(_channel: VMBCHANNEL) -> NtStatus {
-    NtStatus::NOT_SUPPORTED
+/// The smallest chunk SaveContinue hands out (a smaller buffer gets BUFFER_TOO_SMALL).
+pub const MIN_SAVE_CHUNK: u32 = 8;
+
+fn push_field(stream: &mut Vec<u8>, bytes: &[u8]) {
+    stream.extend_from_slice(&(bytes.len() as u32).to_le_bytes());
+    stream.extend_from_slice(bytes);
+}
+
+/// Like KMCL: asks the VSP to save every packet in flight (two-call SavePacket) and keeps the
+/// stream — the fake's own format: a count, then per packet its library state and the VSP's
+/// bytes, each length-prefixed.
+unsafe extern "system" fn channel_save_begin(channel: VMBCHANNEL) -> NtStatus {
+    let live = record(channel).live.clone();
+    let mut stream = (live.len() as u32).to_le_bytes().to_vec();
+    for (n, packet) in live.into_iter().enumerate() {
+        let saved = match save_packet(channel, packet) {
+            ((NtStatus::SUCCESS, 0), None) => Vec::new(),
+            (_, Some((NtStatus::SUCCESS, bytes))) => bytes,
+            ((status, _), None) | (_, Some((status, _))) => return status,
+        };
+        push_field(&mut stream, format!("kmcl-packet-{n}").as_bytes());
+        push_field(&mut stream, &saved);
+    }
+    record(channel).save_stream = Some((stream, 0));
+    NtStatus::SUCCESS
 }
 
 unsafe extern "system" fn channel_save_continue(
-    _channel: VMBCHANNEL,
-    _buffer: *mut c_void,
-    _size: u32,
-    _filled: *mut u32,
-    _required: *mut u32,
+    channel: VMBCHANNEL,
+    buffer: *mut c_void,
+    size: u32,
+    filled: *mut u32,
+    required: *mut u32,
 ) -> NtStatus {
-    NtStatus::NOT_SUPPORTED
+    let mut record = record(channel);
+    let Some((stream, cursor)) = record.save_stream.as_mut() else {
+        return NtStatus::INVALID_DEVICE_STATE;
+    };
+    let remaining = stream.len() - *cursor;
+    if remaining > 0 && size < MIN_SAVE_CHUNK {
+        // SAFETY: ferry passes valid out-parameters.
+        unsafe { required.write(MIN_SAVE_CHUNK) };
+        return NtStatus::BUFFER_TOO_SMALL;
+    }
+    let n = remaining.min(size as usize);
+    // SAFETY: ferry passes `size` writable bytes; n <= size.
+    let out = unsafe { std::slice::from_raw_parts_mut(buffer.cast::<u8>(), n) };
+    out.copy_from_slice(&stream[*cursor..*cursor + n]);
+    *cursor += n;
+    // SAFETY: a valid out-parameter.
+    unsafe { filled.write(n as u32) };
+    if *cursor < stream.len() {
+        NtStatus::BUFFER_OVERFLOW
+    } else {
+        NtStatus::SUCCESS
+    }
 }
 
-unsafe extern "system" fn channel_save_end(_channel: VMBCHANNEL) {}
+unsafe extern "system" fn channel_save_end(channel: VMBCHANNEL) {
+    record(channel).save_stream = None;
+}
 
+fn read_field(bytes: &[u8], at: &mut usize) -> Option<Vec<u8>> {
+    let len = u32::from_le_bytes(bytes.get(*at..*at + 4)?.try_into().ok()?) as usize;
+    let field = bytes.get(*at + 4..*at + 4 + len)?.to_vec();
+    *at += 4 + len;
+    Some(field)
+}
+
+/// Like KMCL: accumulates chunks and calls RestorePacket for each complete packet record;
+/// MORE_PROCESSING_REQUIRED until every packet the stream announced is restored.
 unsafe extern "system" fn channel_restore_from_buffer(
-    _channel: VMBCHANNEL,
-    _buffer: *mut c_void,
-    _size: u32,
+    channel: VMBCHANNEL,
+    buffer: *mut c_void,
+    size: u32,
 ) -> NtStatus {
-    NtStatus::NOT_SUPPORTED
+    // SAFETY: ferry passes `size` readable bytes.
+    let chunk = unsafe { std::slice::from_raw_parts(buffer.cast::<u8>(), size as usize) };
+    let (stream, delivered) = {
+        let mut record = record(channel);
+        record.restore_stream.0.extend_from_slice(chunk);
+        record.restore_stream.clone()
+    };
+    let Some(count) = stream
+        .get(..4)
+        .map(|c| u32::from_le_bytes(c.try_into().unwrap()))
+    else {
+        return NtStatus::MORE_PROCESSING_REQUIRED;
+    };
+    let mut at = 4;
+    let mut index = 0u32;
+    while index < count {
+        let Some(library) = read_field(&stream, &mut at) else {
+            break;
+        };
+        let Some(saved) = read_field(&stream, &mut at) else {
+            break;
+        };
+        if index >= delivered {
+            let status = restore_packet(channel, &library, &saved);
+            if !status.is_success() {
+                return status;
+            }
+            record(channel).restore_stream.1 = index + 1;
+        }
+        index += 1;
+    }
+    if index == count {
+        NtStatus::SUCCESS
+    } else {
+        NtStatus::MORE_PROCESSING_REQUIRED
+    }
 }
 
 unsafe extern "system" fn server_channel_init_set_flags(
