@@ -21,8 +21,6 @@
 //! - Concurrency inside an instant: callbacks never overlap (the scheduler interleaves at
 //!   callback granularity), so a completion racing Suspend on another CPU is not exercised
 //!   here (that is `loom`'s job).
-//! - ProcessPacket between `EvtChannelStarted` and `EvtChannelPostStarted` (KMCL may deliver
-//!   there; the simulated KMCL calls the two back to back).
 //! - External data (GPADLs, MDLs, `VmbChannelPacketGetExternalData` pending),
 //!   `VmbChannelPacketDeferToPassive`, a full outgoing ring, failing `VmbPacketSend`,
 //!   `FORCE_NEW_CHANNEL`, Pause while disabled.

@@ -320,6 +320,9 @@ impl World {
         let driver = Rc::new(Driver::new(SimPlatform(Rc::clone(&services))));
         services
             .kmcl
+            .set_delivery_before_post_started(self.rng.chance(50));
+        services
+            .kmcl
             .set_event_log(self.events.clone(), &format!("host-{index}"));
         services
             .vswitch
