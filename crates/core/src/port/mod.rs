@@ -13,6 +13,12 @@
 //! | [`pending`] | saves answered with `STATUS_PENDING`, finished later |
 //! | [`saved`] | the port runtime-state blob (saved-state kind 2) |
 //!
+//! Classify of one frame: the frame's direction picks one of the port's two token buckets
+//! (rate limits are per port *and* per direction, so a VM flooding out cannot starve what it
+//! receives), whose verdict is final; the flow table records the frame under its 5-tuple either
+//! way; the port counters count it as permitted or dropped. An unknown port is an error the
+//! caller answers by permitting the frame.
+//!
 //! The callbacks run at up to `DISPATCH_LEVEL`: nothing here allocates, blocks or calls the
 //! platform while holding a lock. `NDIS_SWITCH_PARAMETERS` passed to the callbacks may show
 //! the switch's initial state (`wfp-vswitch.md` §2.2), so nothing here reads it: a port is

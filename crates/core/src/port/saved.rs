@@ -29,13 +29,14 @@ use crate::saved_state::{
 };
 use crate::status::NtStatus;
 
-/// Field tags of the kind-2 payload (see the specification for types and defaults).
+/// Field tags of the kind-2 payload (see the specification). All fields but the identity are
+/// required in format 1.0.
 pub mod tags {
     use crate::saved_state::Tag;
 
     /// The VM NIC's identity, 16 bytes; absent when the port has none.
     pub const IDENTITY: Tag = Tag::new(1);
-    /// First of the eleven `u64` counter fields, numbered consecutively (2..=12) in the order
+    /// First of the eleven required `u64` counter fields, numbered consecutively (2..=12) in the order
     /// of [`super::COUNTER_FIELDS`].
     pub const FIRST_COUNTER: u16 = 2;
     /// First of the five `u64` ingress rate-limit fields (16..=20): rate, burst, tokens,
@@ -284,7 +285,7 @@ struct ValidatedBlob<'a> {
     counters: [u64; COUNTER_COUNT],
     /// Bucket limits and snapshots, checked by [`TokenBucket::validate`].
     buckets: [(RateLimit, BucketSnapshot); 2],
-    /// Flow records, each checked by [`decode_flow`].
+    /// Flow records, each checked by [`decode_flow`]; `None` only in [`Self::EMPTY`].
     flows: Option<Records<'a>>,
 }
 
@@ -305,7 +306,7 @@ impl ValidatedBlob<'_> {
 }
 
 /// Raw rate-limit fields of both directions, before the consistency check.
-type RawBuckets = [[Option<u64>; BUCKET_FIELD_COUNT]; 2];
+type RawBuckets = [[u64; BUCKET_FIELD_COUNT]; 2];
 
 /// Decodes and checks all of `blob` for a table of `capacity` flows into `out`. (Results go
 /// through `out` to keep the kernel stack frames of this chain small.)
@@ -316,7 +317,7 @@ fn validate<'a>(
 ) -> Result<(), RestoreError> {
     let payload = saved_state::open(blob, BlobKind::PortRuntimeState)?;
     let capacity = u32::try_from(capacity).unwrap_or(u32::MAX);
-    let mut raw_buckets: RawBuckets = [[None; BUCKET_FIELD_COUNT]; 2];
+    let mut raw_buckets: RawBuckets = [[0; BUCKET_FIELD_COUNT]; 2];
     payload.read(|f| read_fields(f, capacity, out, &mut raw_buckets))?;
     let [raw_ingress, raw_egress] = raw_buckets;
     let [ingress, egress] = &mut out.buckets;
@@ -335,9 +336,9 @@ fn read_fields<'a>(
     out.identity = read_identity(f)?;
     read_u64s(f, tags::FIRST_COUNTER, &mut out.counters)?;
     let [ingress, egress] = buckets;
-    read_optional_u64s(f, tags::FIRST_INGRESS_BUCKET, ingress)?;
-    read_optional_u64s(f, tags::FIRST_EGRESS_BUCKET, egress)?;
-    out.flows = read_flows(f, capacity)?;
+    read_u64s(f, tags::FIRST_INGRESS_BUCKET, ingress)?;
+    read_u64s(f, tags::FIRST_EGRESS_BUCKET, egress)?;
+    out.flows = Some(read_flows(f, capacity)?);
     Ok(())
 }
 
@@ -348,14 +349,8 @@ fn read_identity(f: &mut FieldReader<'_>) -> Result<Option<PortIdentity>, Decode
     }
 }
 
-fn read_flows<'a>(
-    f: &mut FieldReader<'a>,
-    capacity: u32,
-) -> Result<Option<Records<'a>>, DecodeError> {
-    match f.optional(tags::FLOWS)? {
-        Some(field) => check_flows(field.records(capacity)?).map(Some),
-        None => Ok(None),
-    }
+fn read_flows<'a>(f: &mut FieldReader<'a>, capacity: u32) -> Result<Records<'a>, DecodeError> {
+    check_flows(f.require(tags::FLOWS)?.records(capacity)?)
 }
 
 /// Checks every flow record of `records`.
@@ -369,47 +364,29 @@ fn check_flows(records: Records<'_>) -> Result<Records<'_>, DecodeError> {
     Ok(records)
 }
 
-/// One direction's rate-limit fields, with their defaults, checked for consistency.
+/// One direction's rate-limit fields, checked for consistency.
 fn validate_bucket(
     direction: Direction,
-    [rate, burst, tokens, remainder, age]: [Option<u64>; BUCKET_FIELD_COUNT],
+    [bytes_per_second, burst_bytes, tokens, remainder, refill_age]: [u64; BUCKET_FIELD_COUNT],
 ) -> Result<(RateLimit, BucketSnapshot), RestoreError> {
     let limit = RateLimit {
-        bytes_per_second: rate.unwrap_or(0),
-        burst_bytes: burst.unwrap_or(0),
+        bytes_per_second,
+        burst_bytes,
     };
     let snapshot = BucketSnapshot {
-        tokens: tokens.unwrap_or(limit.burst_bytes),
-        remainder: remainder.unwrap_or(0),
-        refill_age: age.unwrap_or(0),
+        tokens,
+        remainder,
+        refill_age,
     };
     TokenBucket::validate(limit, &snapshot)
         .map_err(|error| RestoreError::InvalidRateLimit { direction, error })?;
     Ok((limit, snapshot))
 }
 
-/// Consecutive optional `u64` fields from tag number `first` into `out`, 0 when absent.
+/// Consecutive required `u64` fields from tag number `first` into `out`.
 fn read_u64s(f: &mut FieldReader<'_>, first: u16, out: &mut [u64]) -> Result<(), DecodeError> {
     for (tag, value) in number_from(first).zip(out.iter_mut()) {
-        *value = match f.optional(tag)? {
-            Some(field) => field.u64()?,
-            None => 0,
-        };
-    }
-    Ok(())
-}
-
-/// Consecutive optional `u64` fields from tag number `first` into `out`.
-fn read_optional_u64s(
-    f: &mut FieldReader<'_>,
-    first: u16,
-    out: &mut [Option<u64>],
-) -> Result<(), DecodeError> {
-    for (tag, value) in number_from(first).zip(out.iter_mut()) {
-        *value = match f.optional(tag)? {
-            Some(field) => Some(field.u64()?),
-            None => None,
-        };
+        *value = f.require(tag)?.u64()?;
     }
     Ok(())
 }

@@ -315,7 +315,8 @@ impl<L: RawLock, const PORTS: usize, const FLOWS: usize> PortTable<L, PORTS, FLO
         self.with_port_mut(id, |state| inspect(state))
     }
 
-    /// Number of live ports.
+    /// Number of ports created and not deleted (counting one whose `create_port` is still
+    /// running).
     #[must_use]
     pub fn len(&self) -> usize {
         self.directory.lock().live
@@ -375,5 +376,78 @@ impl<L: RawLock, const PORTS: usize, const FLOWS: usize> PortTable<L, PORTS, FLO
 impl<L: RawLock, const PORTS: usize, const FLOWS: usize> Default for PortTable<L, PORTS, FLOWS> {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PortTable;
+    use crate::lock::SpinRawLock;
+    use crate::platform::Ticks;
+    use crate::port::types::{Direction, FlowKey, FrameInfo, PortConfig, SwitchPortId};
+    use crate::port::{PortError, PortIdentity};
+
+    type Table = PortTable<SpinRawLock, 2, 8>;
+
+    fn frame() -> FrameInfo {
+        FrameInfo {
+            direction: Direction::Ingress,
+            flow: FlowKey::v4([1, 1, 1, 1], [2, 2, 2, 2], 1, 2, 17),
+            length: 100,
+        }
+    }
+
+    #[test]
+    fn a_stale_lookup_does_not_reach_the_port_that_reused_the_slot() {
+        let table = Table::new();
+        table
+            .create_port(SwitchPortId(1), None, PortConfig::UNLIMITED)
+            .unwrap();
+        let (stale, _) = table.lookup(SwitchPortId(1)).unwrap();
+        table.delete_port(SwitchPortId(1)).unwrap();
+        // Fill both slots so the old one is certainly reused.
+        table
+            .create_port(
+                SwitchPortId(2),
+                Some(PortIdentity([2; 16])),
+                PortConfig::UNLIMITED,
+            )
+            .unwrap();
+        table
+            .create_port(SwitchPortId(3), None, PortConfig::UNLIMITED)
+            .unwrap();
+        let reused = [SwitchPortId(2), SwitchPortId(3)]
+            .into_iter()
+            .find(|&id| table.lookup(id).unwrap().0.index == stale.index)
+            .unwrap();
+        assert_eq!(
+            table.with_slot(stale, |state| state.classify(&frame(), Ticks(1))),
+            None
+        );
+        assert_eq!(table.counters(reused).unwrap().ingress.permitted.frames, 0);
+        assert_eq!(
+            table.classify(SwitchPortId(1), &frame(), Ticks(1)),
+            Err(PortError::UnknownPort(SwitchPortId(1)))
+        );
+    }
+
+    #[test]
+    fn lookups_stay_correct_after_deletes_leave_holes() {
+        // Ids that collide in the directory force displaced entries; deleting the one at the
+        // home slot must not hide the displaced one.
+        let table = PortTable::<SpinRawLock, 8, 1>::new();
+        for id in 0..8 {
+            table
+                .create_port(SwitchPortId(id), None, PortConfig::UNLIMITED)
+                .unwrap();
+        }
+        for id in (0..8).step_by(2) {
+            table.delete_port(SwitchPortId(id)).unwrap();
+        }
+        for id in 0..8 {
+            let found = table.counters(SwitchPortId(id)).is_ok();
+            assert_eq!(found, !id.is_multiple_of(2), "port {id}");
+        }
+        assert_eq!(table.len(), 4);
     }
 }
