@@ -8,6 +8,9 @@
 //! completion), every response parses with `parse_response` and echoes the request's
 //! transaction id, every notification parses, and the channel's counters add up. At the end,
 //! once every deferred packet is answered, every packet delivered was completed exactly once.
+//!
+//! With `FERRY_FUZZ_TRACE` set, each run prints the channel's and the service's counters (to
+//! see what a seed reaches: `cargo fuzz run service_packet <file>`).
 
 #![no_main]
 
@@ -16,7 +19,7 @@ use ferry_core::channel::incoming::IncomingId;
 use ferry_core::channel::{
     Channel, ChannelEvent, PacketOutcome, SavePacketAnswer, TransactionState,
 };
-use ferry_core::platform::Ticks;
+use ferry_core::platform::{Ticks, TransactionKey};
 use ferry_core::port::PortIdentity;
 use ferry_core::protocol::{
     self, AckStatus, EventSet, MAX_MESSAGE_LEN, NotificationAck, PortStats, parse_notification,
@@ -55,6 +58,8 @@ struct Run {
     /// Payload of every packet delivered, by packet id.
     delivered: Vec<Vec<u8>>,
     deferred: Vec<IncomingId>,
+    /// Transactions sent or restored, with the sequence their ack must name.
+    transactions: Vec<(TransactionKey, u64)>,
     batch: u32,
     /// Completions already checked.
     checked: usize,
@@ -74,6 +79,7 @@ impl Run {
             channel: Channel::new((), FerryService::new(FixedPort, identity, config)),
             delivered: Vec::new(),
             deferred: Vec::new(),
+            transactions: Vec::new(),
             batch: 0,
             checked: 0,
             checked_sent: 0,
@@ -140,12 +146,10 @@ impl Run {
     }
 
     fn complete(&self, index: u8, ack: &Ack) {
-        let sent = self.platform.sent.borrow();
-        if sent.is_empty() {
+        if self.transactions.is_empty() {
             return;
         }
-        let (key, payload) = &sent[usize::from(index) % sent.len()];
-        let sequence = parse_notification(payload).map_or(0, |n| n.sequence);
+        let (key, sequence) = self.transactions[usize::from(index) % self.transactions.len()];
         let mut bytes = vec![0u8; protocol::ACK_LEN];
         let status = match ack {
             Ack::Correct | Ack::WrongSequence => {
@@ -170,21 +174,16 @@ impl Run {
                 NtStatus::SUCCESS
             }
         };
-        let key = *key;
-        drop(sent);
         let _ = self
             .channel
             .transaction_completed(&self.platform, key, status, &bytes);
     }
 
-    fn save_restore(&self, index: u8) {
-        let key = {
-            let sent = self.platform.sent.borrow();
-            if sent.is_empty() {
-                return;
-            }
-            sent[usize::from(index) % sent.len()].0
-        };
+    fn save_restore(&mut self, index: u8) {
+        if self.transactions.is_empty() {
+            return;
+        }
+        let key = self.transactions[usize::from(index) % self.transactions.len()].0;
         let SavePacketAnswer { status, bytes } =
             self.channel.save_packet(&self.platform, key, &mut []);
         let saved = if status == NtStatus::BUFFER_TOO_SMALL {
@@ -204,14 +203,13 @@ impl Run {
         self.restore(&saved);
     }
 
-    fn restore(&self, saved: &[u8]) {
+    fn restore(&mut self, saved: &[u8]) {
         let before = self.channel.outstanding().1;
-        if self
-            .channel
-            .restore_packet(&self.platform, &[], saved)
-            .is_ok()
-        {
+        if let Ok(key) = self.channel.restore_packet(&self.platform, &[], saved) {
             assert_eq!(self.channel.outstanding().1, before + 1);
+            let now = Ticks(self.platform.now.get());
+            let tx = NotificationTx::restore(saved, now).expect("the channel restored it");
+            self.transactions.push((key, tx.sequence.unwrap_or(0)));
         } else {
             assert_eq!(
                 self.channel.outstanding().1,
@@ -305,8 +303,9 @@ impl Run {
         drop(completions);
 
         let sent = self.platform.sent.borrow();
-        for (_, payload) in &sent[self.checked_sent..] {
-            parse_notification(payload).expect("a sent notification parses");
+        for (key, payload) in &sent[self.checked_sent..] {
+            let notification = parse_notification(payload).expect("a sent notification parses");
+            self.transactions.push((*key, notification.sequence));
         }
         self.checked_sent = sent.len();
 
@@ -342,6 +341,14 @@ impl Run {
             );
         }
         self.check();
+        if std::env::var_os("FERRY_FUZZ_TRACE").is_some() {
+            eprintln!(
+                "{:?}\n{:?}\nstate {:?}",
+                self.channel.stats(),
+                self.channel.with_service(|service| service.stats()),
+                self.channel.state()
+            );
+        }
         assert_eq!(self.channel.outstanding().0, 0);
         for id in 0..self.delivered.len() {
             assert!(

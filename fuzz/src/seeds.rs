@@ -332,6 +332,12 @@ fn service_scripts() -> Vec<(&'static str, u8, Vec<Op>)> {
             arg: 4,
         },
         Op::Packet(vec![0xFF; 40]),
+        Op::Request {
+            kind: 3,
+            version: 1,
+            transaction_id: 8,
+            arg: 3,
+        },
         Op::ProcessingComplete(3),
         Op::Raise(2),
         Op::ToggleSendFailure,
@@ -367,6 +373,21 @@ fn service_scripts() -> Vec<(&'static str, u8, Vec<Op>)> {
         Op::Complete(1, Ack::FailureStatus),
     ]);
     scripts.push(("save-restore-transactions", 2, migrated));
+
+    let mut destination = vec![Op::Event(ENABLE), Op::Event(RESTORED)];
+    destination.extend([
+        Op::RestoreRaw(notification_blobs()[0].1.clone()),
+        Op::RestoreRaw(Vec::new()),
+        Op::SessionRoundTrip,
+        Op::Event(START),
+        Op::Event(STARTED),
+        Op::Event(POST_STARTED),
+        negotiate(),
+        Op::Complete(0, Ack::Correct),
+        Op::Complete(1, Ack::Raw(vec![1, 0, 1, 0x80, 32, 0, 0, 0])),
+        Op::Complete(1, Ack::Correct),
+    ]);
+    scripts.push(("restore-on-destination", 0, destination));
     scripts
 }
 
