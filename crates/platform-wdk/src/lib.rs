@@ -1,10 +1,38 @@
-//! ferry-platform-wdk: the real Windows platform for ferry (skeleton).
+//! ferry-platform-wdk: the real Windows platform for ferry.
 //!
-//! **Not built yet** (tracked by the platform-wdk/driver issue). This crate will hold
-//! `#[repr(C)]` declarations for KMCL (`vmbuskernelmodeclientlibapi.h`), the WFP vSwitch API
-//! (`fwpsk.h`), the NDIS switch structures and the ntoskrnl services ferry uses, each size and
-//! offset pinned with `static_assertions`; the function tables through which KMCL and WFP are
-//! reached (real imports in the driver, the simulated host in tests); the `extern "system"`
-//! callback trampolines; and `impl ferry_core::platform::Platform` over all of it.
+//! | module | job |
+//! |---|---|
+//! | [`ffi`] | hand-written `#[repr(C)]` bindings for KMCL, the WFP vSwitch API, the NDIS switch structures and ntoskrnl, every size and offset pinned |
+//! | [`tables`] | [`KmclTable`](tables::KmclTable) and [`WfpTable`](tables::WfpTable): the functions ferry calls, filled from the real imports or (in host tests) a simulated host |
+//! | [`kernel`] | kernel services: [`KernelSpinLock`](kernel::spin_lock::KernelSpinLock) (core's `RawLock`), tagged non-paged pool, `DbgPrintEx` logging, ferry's bug check, the interrupt-time clock |
+//!
+//! **Not built yet** (platform-wdk/driver issue): the `extern "system"` callback trampolines
+//! that KMCL and WFP call, and `impl ferry_core::platform::Platform` over the tables. They wait
+//! for core's channel and port APIs.
+//!
+//! The crate is `no_std` and compiles on the Linux host as well as on
+//! `x86_64-pc-windows-msvc`: the layout pins are checked at compile time on both, and the unit
+//! tests run on the host. Kernel imports are declared with `raw-dylib` on Windows only; host
+//! code must never call them (see [`kernel`]).
 
 #![no_std]
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing,
+        clippy::todo,
+        clippy::unimplemented,
+        clippy::unreachable,
+        clippy::arithmetic_side_effects,
+    )
+)]
+
+#[cfg(test)]
+extern crate std;
+
+pub mod ffi;
+pub mod kernel;
+pub mod tables;

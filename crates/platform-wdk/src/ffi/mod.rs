@@ -1,0 +1,25 @@
+//! Hand-written `#[repr(C)]` declarations of the Windows kernel APIs ferry uses.
+//!
+//! The C names are kept so that each item can be looked up in the WDK headers and in
+//! `shared/reference/`. Every size and every offset that ferry depends on is pinned with
+//! `static_assertions`, citing the reference section the figure comes from; the pins are
+//! evaluated on every build, the Linux host's included. `ULONG` is written `u32`, never
+//! `c_long` (which is 8 bytes on Linux).
+//!
+//! Imports use `raw-dylib` on Windows targets (no import library needed) with the exact module
+//! file name (`+verbatim`). On other targets the same declarations compile as plain undefined
+//! symbols: host tests must never call them.
+//!
+//! | module | header |
+//! |---|---|
+//! | [`base`] | `ntdef.h`, `guiddef.h`: `NTSTATUS`, `GUID`, `UNICODE_STRING`, opaque handles |
+//! | [`kmcl`] | `vmbuskernelmodeclientlibapi.h` (`vmbkmclr.sys`) |
+//! | [`wfp`] | `fwpsk.h`, vSwitch events (`fwpkclnt.sys`) |
+//! | [`ndis`] | `ntddndis.h` / `ndis.h`, extensible-switch structures |
+//! | [`ntoskrnl`] | `wdm.h`: pool, spin locks, interrupt time, `DbgPrintEx`, `DRIVER_OBJECT` |
+
+pub mod base;
+pub mod kmcl;
+pub mod ndis;
+pub mod ntoskrnl;
+pub mod wfp;

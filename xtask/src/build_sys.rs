@@ -1,0 +1,227 @@
+//! `cargo xtask build-sys [--release]`: builds `ferry.sys` on Linux.
+//!
+//! The route is the one verified in `shared/reference/windows-build-on-linux.md`: the rustup
+//! toolchains carry no Windows standard library and no `rust-src`, so the build uses Debian's
+//! `rustc-web`/`cargo-web` with the matching `rust-web-src`, builds `core`/`alloc` for
+//! `x86_64-pc-windows-msvc` with `-Zbuild-std` (allowed by `RUSTC_BOOTSTRAP=1`), and links with
+//! `lld-link-22` as a native driver. Imports need no import library (`raw-dylib`).
+//!
+//! Profiles (root `Cargo.toml`): `sys` (`--release`: `panic = "abort"`, LTO, one codegen
+//! unit) and `sys-dev` (`panic = "abort"`). The output goes to `target/windows/`, and the image
+//! is copied to `target/windows/ferry.sys`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::workspace;
+
+/// Options of `build-sys`.
+#[derive(clap::Args)]
+pub struct Args {
+    /// Optimised image (profile `sys`: LTO, one codegen unit) instead of `sys-dev`.
+    #[arg(long)]
+    release: bool,
+}
+
+/// The Windows target the image is built for.
+const TARGET: &str = "x86_64-pc-windows-msvc";
+/// The driver package and the feature that adds the image-only items.
+const DRIVER_PACKAGE: &str = "ferry-driver";
+const IMAGE_FEATURE: &str = "kernel-image";
+/// The file rustc writes for the driver's cdylib.
+const CDYLIB_NAME: &str = "ferry_driver.dll";
+/// Debian's linker.
+const LLD_LINK: &str = "lld-link-22";
+
+/// Flags for every crate of the Windows target (the driver, its dependencies and the rebuilt
+/// `core`): link with lld-link, no dynamic CRT, and warnings as errors, because the
+/// Windows-only code (`cfg(target_os = "windows")`) is compiled nowhere else: the host's
+/// `cargo clippy` never sees it. (Cargo caps lints of the standard library's crates.)
+const TARGET_RUSTFLAGS: &str =
+    "-C linker-flavor=lld-link -C target-feature=+crt-static -D warnings";
+
+/// Flags for the final link only: a native kernel driver (`/DRIVER`, subsystem NATIVE 10.0)
+/// entered at `DriverEntry`, no default libraries (no CRT, no WDK libs), and `/RELEASE` so the
+/// linker writes the PE checksum, which the loader checks for boot drivers and signing tools
+/// expect.
+const LINK_ARGS: [&str; 5] = [
+    "/DRIVER",
+    "/SUBSYSTEM:NATIVE,10.0",
+    "/ENTRY:DriverEntry",
+    "/NODEFAULTLIB",
+    "/RELEASE",
+];
+
+/// What the Debian packages provide, and which package provides it.
+const REQUIRED: [(&str, &str); 3] = [
+    ("/usr/bin/rustc", "rustc-web"),
+    ("/usr/bin/cargo", "cargo-web"),
+    ("/usr/bin/lld-link-22", "lld-22"),
+];
+/// `rust-web-src` puts the standard library's sources here (under rustc's sysroot, `/usr`).
+const RUST_SRC_LOCK: &str = "/usr/lib/rustlib/src/rust/library/Cargo.lock";
+
+/// The apt command that installs everything `build-sys` needs.
+const APT_INSTALL: &str = "apt-get update && apt-get install -y --no-install-recommends \
+     rustc-web cargo-web rust-web-src lld-22";
+
+/// For `sys-dev` only: unoptimised, the rebuilt `compiler_builtins` keeps calls to `fma` and
+/// `fmaf` (which on MSVC targets come from the CRT, absent from a driver) in code that lld-link
+/// rejects as undefined before discarding it as unused. Optimised, the calls are gone. Given
+/// on the command line rather than in `Cargo.toml` because there every other cargo run would
+/// warn that no package `compiler_builtins` exists.
+const SYS_DEV_BUILTINS_CONFIG: &str = "profile.sys-dev.package.compiler_builtins.opt-level=3";
+
+/// Environment variables that would make the Debian cargo use another toolchain or other
+/// flags than the ones set here (rustup's and the outer cargo's).
+const SCRUBBED_ENV: [&str; 9] = [
+    "RUSTUP_TOOLCHAIN",
+    "RUSTC_WRAPPER",
+    "RUSTC_WORKSPACE_WRAPPER",
+    "RUSTFLAGS",
+    "CARGO_ENCODED_RUSTFLAGS",
+    "CARGO_BUILD_RUSTFLAGS",
+    "CARGO_BUILD_TARGET",
+    "CARGO_TARGET_DIR",
+    "CARGO_BUILD_TARGET_DIR",
+];
+
+/// Runs `build-sys`.
+pub fn run(args: &Args) -> Result<(), String> {
+    check_prerequisites()?;
+    // A custom profile's output directory has the profile's name.
+    let profile = if args.release { "sys" } else { "sys-dev" };
+    let root = workspace::root();
+    let target_dir = workspace::windows_target_dir();
+
+    let version = toolchain_command("/usr/bin/rustc")
+        .arg("-V")
+        .output()
+        .map_err(|e| format!("cannot run /usr/bin/rustc: {e}"))?;
+    println!(
+        "build-sys: toolchain {} (Debian rustc-web, /usr/bin)",
+        String::from_utf8_lossy(&version.stdout).trim()
+    );
+    println!("build-sys: profile {profile}, target {TARGET}");
+
+    let mut cargo = toolchain_command("/usr/bin/cargo");
+    cargo
+        .current_dir(&root)
+        .args([
+            "rustc",
+            "-p",
+            DRIVER_PACKAGE,
+            "--lib",
+            "--crate-type",
+            "cdylib",
+        ])
+        .args([
+            "--profile",
+            profile,
+            "--target",
+            TARGET,
+            "--features",
+            IMAGE_FEATURE,
+        ]);
+    if !args.release {
+        cargo.args(["--config", SYS_DEV_BUILTINS_CONFIG]);
+    }
+    cargo
+        .arg("--target-dir")
+        .arg(&target_dir)
+        .args([
+            "-Zbuild-std=core,alloc",
+            "-Zbuild-std-features=compiler-builtins-mem",
+        ])
+        .arg("--")
+        .args(LINK_ARGS.iter().map(|flag| format!("-Clink-arg={flag}")));
+    let status = cargo
+        .status()
+        .map_err(|e| format!("cannot run /usr/bin/cargo: {e}"))?;
+    if !status.success() {
+        return Err(format!("the Windows-target build failed ({status})"));
+    }
+
+    let built = target_dir.join(TARGET).join(profile).join(CDYLIB_NAME);
+    let image = workspace::sys_image();
+    std::fs::copy(&built, &image).map_err(|e| {
+        format!(
+            "cannot copy {} to {}: {e}",
+            workspace::display(&built),
+            workspace::display(&image)
+        )
+    })?;
+    let size = std::fs::metadata(&image).map_or(0, |m| m.len());
+    println!(
+        "build-sys: wrote {} ({size} bytes)",
+        workspace::display(&image)
+    );
+    Ok(())
+}
+
+/// A command for the Debian toolchain: `/usr/bin` first on `PATH` (so `/usr/bin/cargo` runs
+/// `/usr/bin/rustc`, not a rustup proxy), `RUSTC_BOOTSTRAP=1` for `-Zbuild-std`, lld-link as
+/// the Windows linker, and nothing inherited that would override those.
+fn toolchain_command(program: &str) -> Command {
+    let mut command = Command::new(program);
+    for name in SCRUBBED_ENV {
+        command.env_remove(name);
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let mut paths = vec![PathBuf::from("/usr/bin")];
+    paths.extend(std::env::split_paths(&path));
+    let joined = std::env::join_paths(paths).unwrap_or(path);
+    command
+        .env("PATH", joined)
+        .env("RUSTC", "/usr/bin/rustc")
+        .env("RUSTC_BOOTSTRAP", "1")
+        .env("CARGO_TARGET_X86_64_PC_WINDOWS_MSVC_LINKER", LLD_LINK)
+        .env(
+            "CARGO_TARGET_X86_64_PC_WINDOWS_MSVC_RUSTFLAGS",
+            TARGET_RUSTFLAGS,
+        );
+    command
+}
+
+/// Fails with the apt command to run when a Debian package is missing.
+fn check_prerequisites() -> Result<(), String> {
+    let missing = missing_files(|path| Path::new(path).exists());
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "the Debian toolchain is not installed; missing:\n  {}\ninstall it (as root) with:\n  {APT_INSTALL}",
+        missing.join("\n  ")
+    ))
+}
+
+/// The required files that `exists` does not find, each with the package that provides it.
+fn missing_files(exists: impl Fn(&str) -> bool) -> Vec<String> {
+    REQUIRED
+        .iter()
+        .chain([&(RUST_SRC_LOCK, "rust-web-src")])
+        .filter(|(path, _)| !exists(path))
+        .map(|(path, package)| format!("{path} (package {package})"))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{APT_INSTALL, missing_files};
+
+    #[test]
+    fn nothing_is_missing_when_every_file_exists() {
+        assert!(missing_files(|_| true).is_empty());
+    }
+
+    #[test]
+    fn each_missing_file_names_its_package_and_the_apt_command_installs_it() {
+        let missing = missing_files(|path| path.ends_with("rustc") || path.ends_with("cargo"));
+        assert_eq!(missing.len(), 2, "{missing:?}");
+        assert!(missing[0].contains("lld-link-22 (package lld-22)"));
+        assert!(missing[1].contains("Cargo.lock (package rust-web-src)"));
+        for package in ["rustc-web", "cargo-web", "rust-web-src", "lld-22"] {
+            assert!(APT_INSTALL.contains(package), "{package}");
+        }
+    }
+}
