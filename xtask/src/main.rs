@@ -14,6 +14,7 @@ use clap::{Parser, Subcommand};
 
 mod build_sys;
 mod check_sys;
+mod fuzz;
 mod sim;
 mod workspace;
 
@@ -33,6 +34,8 @@ enum Command {
     CheckSys(check_sys::Args),
     /// Run ferry-sim (simulated Hyper-V hosts, live migration, invariants) in release mode.
     Sim(sim::Args),
+    /// Run one cargo-fuzz target of fuzz/ for a bounded time (needs nightly and cargo-fuzz).
+    Fuzz(fuzz::Args),
 }
 
 impl Command {
@@ -41,6 +44,7 @@ impl Command {
             Self::BuildSys(_) => "build-sys",
             Self::CheckSys(_) => "check-sys",
             Self::Sim(_) => "sim",
+            Self::Fuzz(_) => "fuzz",
         }
     }
 
@@ -49,6 +53,7 @@ impl Command {
             Self::BuildSys(args) => build_sys::run(args),
             Self::CheckSys(args) => check_sys::run(args),
             Self::Sim(args) => sim::run(args),
+            Self::Fuzz(args) => fuzz::run(args),
         }
     }
 }
