@@ -23,6 +23,13 @@ pub struct Args {
     release: bool,
 }
 
+impl Args {
+    /// Options for another command that needs the image (`package`).
+    pub fn new(release: bool) -> Self {
+        Self { release }
+    }
+}
+
 /// The Windows target the image is built for.
 const TARGET: &str = "x86_64-pc-windows-msvc";
 /// The driver package and the feature that adds the image-only items.

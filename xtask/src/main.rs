@@ -12,9 +12,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod bench;
 mod build_sys;
 mod check_sys;
 mod fuzz;
+mod inspect;
+mod package;
 mod sim;
 mod workspace;
 
@@ -28,12 +31,18 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Benchmarks of ferry-core against hand-written, postcard and memcpy baselines.
+    Bench(bench::Args),
     /// Build ferry.sys for x86_64-pc-windows-msvc with Debian's rustc-web and lld.
     BuildSys(build_sys::Args),
     /// Check a built ferry.sys: PE32+ AMD64, NATIVE, entry, relocations, checksum, imports.
     CheckSys(check_sys::Args),
     /// Run ferry-sim (simulated Hyper-V hosts, live migration, invariants) in release mode.
     Sim(sim::Args),
+    /// Lay out the driver package: ferry.sys (test-signed), ferry.inf, test certificate.
+    Package(package::Args),
+    /// Decode saved-state blobs: every field, format version, checksum; errors with offsets.
+    Inspect(inspect::Args),
     /// Run one cargo-fuzz target of fuzz/ for a bounded time (needs nightly and cargo-fuzz).
     Fuzz(fuzz::Args),
 }
@@ -41,18 +50,24 @@ enum Command {
 impl Command {
     fn name(&self) -> &'static str {
         match self {
+            Self::Bench(_) => "bench",
             Self::BuildSys(_) => "build-sys",
             Self::CheckSys(_) => "check-sys",
             Self::Sim(_) => "sim",
+            Self::Package(_) => "package",
+            Self::Inspect(_) => "inspect",
             Self::Fuzz(_) => "fuzz",
         }
     }
 
     fn run(&self) -> Result<(), String> {
         match self {
+            Self::Bench(args) => bench::run(args),
             Self::BuildSys(args) => build_sys::run(args),
             Self::CheckSys(args) => check_sys::run(args),
             Self::Sim(args) => sim::run(args),
+            Self::Package(args) => package::run(args),
+            Self::Inspect(args) => inspect::run(args),
             Self::Fuzz(args) => fuzz::run(args),
         }
     }

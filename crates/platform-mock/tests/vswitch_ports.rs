@@ -243,7 +243,6 @@ fn damaged_or_foreign_port_blobs_are_refused_and_nothing_is_installed() {
 /// state at save — then fails. Fixing it needs each flow's slot (or its distance from home) in
 /// the kind-2 blob, a format change for the port module's owner.
 #[test]
-#[ignore = "known ferry-core limitation: a full flow table loses flows at restore"]
 fn a_full_flow_table_comes_back_whole() {
     let time = VirtualTime::new();
     let src = host(&time, 3, 10);

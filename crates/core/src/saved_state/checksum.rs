@@ -2,46 +2,100 @@
 //!
 //! Parameters (the `CRC-32/ISCSI` entry of the CRC catalogue): polynomial `0x1EDC6F41`, reflected
 //! input and output, initial value and final XOR `0xFFFFFFFF`; check value of the ASCII bytes
-//! `123456789` is `0xE3069283`. The `crc` crate's slice-by-16 table (16 KiB, built at compile
-//! time into a `static`) computes it; a hardware (SSE 4.2 `crc32`) implementation can replace the
-//! body of this module without touching any caller.
+//! `123456789` is `0xE3069283`.
+//!
+//! Two engines compute it, chosen once per checksum:
+//!
+//! - **hardware**: on x86-64 processors with SSE 4.2, the `crc32` instruction (8 bytes per
+//!   instruction). It reads and writes general-purpose registers only — no FPU or XMM state —
+//!   so it is legal in kernel mode without saving extended state. Availability is read from
+//!   `CPUID` (leaf 1, `ECX` bit 20) once and cached; the check cannot fail or panic. Builds with
+//!   `sse4.2` enabled at compile time skip the check.
+//! - **software**: the `crc` crate's slice-by-16 table (16 KiB, built at compile time into a
+//!   `static`), everywhere else.
+//!
+//! Both compute the same function; a property test holds them to it.
 
 use crc::{CRC_32_ISCSI, Crc, Digest, Table};
 
 /// The CRC-32C engine with its lookup tables, computed at compile time.
 static CASTAGNOLI: Crc<u32, Table<16>> = Crc::<u32, Table<16>>::new(&CRC_32_ISCSI);
 
+/// The register value before any byte (the algorithm's initial value).
+const INITIAL_REGISTER: u32 = 0xFFFF_FFFF;
+
 /// CRC-32C of `bytes` in one call.
 #[must_use]
 pub fn crc32c(bytes: &[u8]) -> u32 {
-    CASTAGNOLI.checksum(bytes)
+    let mut crc = Crc32c::new();
+    crc.update(bytes);
+    crc.finish()
 }
 
 /// An incremental CRC-32C: feed the covered byte ranges in order with [`update`](Self::update),
 /// then [`finish`](Self::finish). Equal to [`crc32c`] of the concatenated ranges.
 #[derive(Clone)]
 pub struct Crc32c {
-    digest: Digest<'static, u32, Table<16>>,
+    engine: Engine,
+}
+
+#[derive(Clone)]
+enum Engine {
+    /// The reflected CRC register (before the final XOR), updated by the `crc32` instruction.
+    Hardware { register: u32 },
+    /// The table-driven digest.
+    Software(Digest<'static, u32, Table<16>>),
 }
 
 impl Crc32c {
-    /// A checksum over no bytes yet.
+    /// A checksum over no bytes yet, on the hardware engine when the processor has one.
     #[must_use]
     pub fn new() -> Self {
-        Self {
-            digest: CASTAGNOLI.digest(),
+        if hardware::available() {
+            Self::hardware()
+        } else {
+            Self::software()
         }
+    }
+
+    /// A checksum on the software engine, whatever the processor.
+    #[must_use]
+    pub fn software() -> Self {
+        Self {
+            engine: Engine::Software(CASTAGNOLI.digest()),
+        }
+    }
+
+    /// A checksum on the hardware engine; only built after [`hardware::available`] said yes.
+    const fn hardware() -> Self {
+        Self {
+            engine: Engine::Hardware {
+                register: INITIAL_REGISTER,
+            },
+        }
+    }
+
+    /// Whether this checksum runs on the hardware engine.
+    #[must_use]
+    pub const fn is_hardware(&self) -> bool {
+        matches!(self.engine, Engine::Hardware { .. })
     }
 
     /// Adds `bytes` to the checksummed stream.
     pub fn update(&mut self, bytes: &[u8]) {
-        self.digest.update(bytes);
+        match &mut self.engine {
+            Engine::Hardware { register } => *register = hardware::update(*register, bytes),
+            Engine::Software(digest) => digest.update(bytes),
+        }
     }
 
     /// The checksum of everything fed so far.
     #[must_use]
     pub fn finish(self) -> u32 {
-        self.digest.finalize()
+        match self.engine {
+            Engine::Hardware { register } => !register,
+            Engine::Software(digest) => digest.finalize(),
+        }
     }
 }
 
@@ -53,13 +107,112 @@ impl Default for Crc32c {
 
 impl core::fmt::Debug for Crc32c {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Crc32c").finish_non_exhaustive()
+        f.debug_struct("Crc32c")
+            .field("hardware", &self.is_hardware())
+            .finish_non_exhaustive()
     }
+}
+
+/// The SSE 4.2 engine (x86-64 only; elsewhere it is never available).
+pub mod hardware {
+    #[cfg(target_arch = "x86_64")]
+    use core::sync::atomic::{AtomicU8, Ordering};
+
+    /// Detection not done yet / done, absent / done, present.
+    #[cfg(target_arch = "x86_64")]
+    const UNKNOWN: u8 = 0;
+    #[cfg(target_arch = "x86_64")]
+    const ABSENT: u8 = 1;
+    #[cfg(target_arch = "x86_64")]
+    const PRESENT: u8 = 2;
+
+    #[cfg(target_arch = "x86_64")]
+    static DETECTED: AtomicU8 = AtomicU8::new(UNKNOWN);
+
+    /// Whether the processor executes the SSE 4.2 `crc32` instruction.
+    #[must_use]
+    pub fn available() -> bool {
+        #[cfg(all(target_arch = "x86_64", target_feature = "sse4.2"))]
+        {
+            true
+        }
+        #[cfg(all(target_arch = "x86_64", not(target_feature = "sse4.2")))]
+        {
+            match DETECTED.load(Ordering::Relaxed) {
+                PRESENT => true,
+                ABSENT => false,
+                _ => {
+                    let present = detect();
+                    DETECTED.store(if present { PRESENT } else { ABSENT }, Ordering::Relaxed);
+                    present
+                }
+            }
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            false
+        }
+    }
+
+    /// `CPUID` leaf 1, `ECX` bit 20 (SSE 4.2). Source: Intel SDM vol. 2A, CPUID, table
+    /// "Feature Information Returned in the ECX Register"; AMD APM vol. 3, appendix E.
+    #[cfg(all(target_arch = "x86_64", not(target_feature = "sse4.2")))]
+    fn detect() -> bool {
+        const SSE4_2: u32 = 1 << 20;
+        // CPUID exists on every x86-64 processor and leaf 1 is always implemented.
+        let leaf = core::arch::x86_64::__cpuid(1);
+        leaf.ecx & SSE4_2 != 0
+    }
+
+    /// Continues the reflected CRC-32C register `register` over `bytes`. Call only after
+    /// [`available`] returned `true`; elsewhere it computes the same value in software.
+    #[must_use]
+    pub fn update(register: u32, bytes: &[u8]) -> u32 {
+        #[cfg(target_arch = "x86_64")]
+        if available() {
+            // SAFETY: `available` confirmed through CPUID (or the compile-time target) that
+            // the processor supports SSE 4.2, the only requirement of `update_sse42`.
+            return unsafe { update_sse42(register, bytes) };
+        }
+        super::software_update(register, bytes)
+    }
+
+    /// The `crc32` instruction over 8 bytes at a time, then the tail byte by byte.
+    ///
+    /// # Safety
+    ///
+    /// The processor must support SSE 4.2.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "sse4.2")]
+    unsafe fn update_sse42(register: u32, bytes: &[u8]) -> u32 {
+        use core::arch::x86_64::{_mm_crc32_u8, _mm_crc32_u64};
+        let mut crc = u64::from(register);
+        let (words, tail) = bytes.as_chunks::<8>();
+        for word in words {
+            crc = _mm_crc32_u64(crc, u64::from_le_bytes(*word));
+        }
+        // The instruction leaves the upper 32 bits zero: the truncation loses nothing.
+        let mut crc = crc as u32;
+        for &byte in tail {
+            crc = _mm_crc32_u8(crc, byte);
+        }
+        crc
+    }
+}
+
+/// Continues the reflected register over `bytes` with the table engine (used by the hardware
+/// module where the instruction is missing, so that `update` never computes a wrong value).
+fn software_update(register: u32, bytes: &[u8]) -> u32 {
+    // The `crc` crate takes the initial value unreflected for a reflected algorithm, and
+    // `finalize` applies the final XOR: undo both around the table update.
+    let mut digest = CASTAGNOLI.digest_with_initial(register.reverse_bits());
+    digest.update(bytes);
+    !digest.finalize()
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{Crc32c, crc32c};
+    use super::{Crc32c, INITIAL_REGISTER, crc32c, hardware, software_update};
     use proptest::prelude::*;
 
     #[test]
@@ -77,7 +230,50 @@ mod tests {
         assert_eq!(crc32c(&[]), 0);
     }
 
+    fn software(bytes: &[u8]) -> u32 {
+        let mut crc = Crc32c::software();
+        crc.update(bytes);
+        crc.finish()
+    }
+
+    #[test]
+    fn both_engines_give_the_check_value() {
+        assert_eq!(software(b"123456789"), 0xE306_9283);
+        assert_eq!(
+            !hardware::update(INITIAL_REGISTER, b"123456789"),
+            0xE306_9283
+        );
+        assert_eq!(
+            !software_update(INITIAL_REGISTER, b"123456789"),
+            0xE306_9283
+        );
+    }
+
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn this_x86_64_machine_uses_the_engine_cpuid_reports() {
+        let reported = std::is_x86_feature_detected!("sse4.2");
+        assert_eq!(hardware::available(), reported);
+        assert_eq!(Crc32c::new().is_hardware(), reported);
+    }
+
     proptest! {
+        #[test]
+        fn hardware_and_software_agree(bytes in proptest::collection::vec(any::<u8>(), 0..2100),
+                                       cut in 0usize..2100) {
+            let expected = software(&bytes);
+            prop_assert_eq!(!hardware::update(INITIAL_REGISTER, &bytes), expected);
+            prop_assert_eq!(!software_update(INITIAL_REGISTER, &bytes), expected);
+            prop_assert_eq!(crc32c(&bytes), expected);
+            // Split anywhere, including mid-word for the 8-byte loop.
+            let (a, b) = bytes.split_at(cut.min(bytes.len()));
+            let register = hardware::update(INITIAL_REGISTER, a);
+            prop_assert_eq!(!hardware::update(register, b), expected);
+            let register = software_update(INITIAL_REGISTER, a);
+            prop_assert_eq!(!software_update(register, b), expected);
+        }
+
+
         #[test]
         fn incremental_equals_one_shot(bytes in proptest::collection::vec(any::<u8>(), 0..300),
                                        cut in 0usize..300) {
