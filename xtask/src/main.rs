@@ -15,6 +15,7 @@ use clap::{Parser, Subcommand};
 mod bench;
 mod build_sys;
 mod check_sys;
+mod fuzz;
 mod inspect;
 mod package;
 mod sim;
@@ -42,6 +43,8 @@ enum Command {
     Package(package::Args),
     /// Decode saved-state blobs: every field, format version, checksum; errors with offsets.
     Inspect(inspect::Args),
+    /// Run one cargo-fuzz target of fuzz/ for a bounded time (needs nightly and cargo-fuzz).
+    Fuzz(fuzz::Args),
 }
 
 impl Command {
@@ -53,6 +56,7 @@ impl Command {
             Self::Sim(_) => "sim",
             Self::Package(_) => "package",
             Self::Inspect(_) => "inspect",
+            Self::Fuzz(_) => "fuzz",
         }
     }
 
@@ -64,6 +68,7 @@ impl Command {
             Self::Sim(args) => sim::run(args),
             Self::Package(args) => package::run(args),
             Self::Inspect(args) => inspect::run(args),
+            Self::Fuzz(args) => fuzz::run(args),
         }
     }
 }

@@ -6,12 +6,15 @@ use ferry_platform_wdk::ffi::base::UNICODE_STRING;
 use ferry_platform_wdk::ffi::ntoskrnl::DRIVER_OBJECT;
 use ferry_platform_wdk::kernel::log::Level;
 
+use crate::wiring;
+
 /// The image's entry point (`/ENTRY:DriverEntry`), called once by the I/O manager at
 /// `PASSIVE_LEVEL`.
 ///
-/// Today it only installs [`driver_unload`] and logs: no device, no channel, no callout (see
-/// the crate docs for what is not built yet). Returns `STATUS_SUCCESS`, or
-/// `STATUS_INVALID_PARAMETER` if handed no driver object.
+/// Installs [`driver_unload`] and subscribes to the vSwitch events ([`wiring::start`]). No
+/// control device and no callout yet (see the crate docs). Returns `STATUS_SUCCESS`,
+/// `STATUS_INVALID_PARAMETER` if handed no driver object, or WFP's status if the
+/// subscription fails (the driver then does not load).
 ///
 /// # Safety
 ///
@@ -26,16 +29,21 @@ pub unsafe extern "system" fn DriverEntry(
     let Some(driver) = (unsafe { driver.as_mut() }) else {
         return NtStatus::INVALID_PARAMETER;
     };
+    if let Err(status) = wiring::start() {
+        ferry_log!(Level::Error, "vSwitch event subscription failed: {status}");
+        return status;
+    }
     driver.DriverUnload = Some(driver_unload);
     ferry_log!(
         Level::Info,
-        "ferry.sys {} loaded (channel and vSwitch wiring not built yet)",
+        "ferry.sys {} loaded (vSwitch events subscribed; no control device yet)",
         env!("CARGO_PKG_VERSION")
     );
     NtStatus::SUCCESS
 }
 
-/// The unload routine (`DRIVER_UNLOAD`, `PASSIVE_LEVEL`): nothing to tear down yet.
+/// The unload routine (`DRIVER_UNLOAD`, `PASSIVE_LEVEL`): [`wiring::stop`].
 extern "system" fn driver_unload(_driver: *mut DRIVER_OBJECT) {
-    ferry_log!(Level::Info, "ferry.sys unloading");
+    wiring::stop();
+    ferry_log!(Level::Info, "ferry.sys unloaded");
 }

@@ -2,22 +2,24 @@
 //!
 //! What is built:
 //!
-//! * `DriverEntry` (module `entry`, Windows targets): sets the unload routine and logs through
-//!   `DbgPrintEx`; the unload routine logs. Nothing else happens at load.
+//! * `DriverEntry` (module `entry`, Windows targets): sets the unload routine and subscribes to
+//!   the vSwitch events; unload unsubscribes (module `wiring`: the `static` platform, port table
+//!   and vSwitch state, and the teardown order).
+//! * [`ioctl`]: the control device's IOCTL codes, wire layouts and the validation of every
+//!   input buffer (portable, unit-tested).
 //! * The items every kernel image needs (Windows targets with the `kernel-image` feature, which
 //!   `cargo xtask build-sys` turns on): the panic handler, which logs the panic and bug-checks
 //!   with ferry's code; `_fltused`; and a deliberate `__chkstk` (see `image`).
 //!
-//! **Not built yet** (platform-wdk/driver issue): the control device and its IOCTL surface
-//! (offer a channel to a VM, loopback offer, port statistics, channel-session save/restore),
-//! the KMCL channel wiring, WFP callout and filter registration, and the vSwitch event
-//! subscription. `ferry.sys` today loads, logs and unloads; it offers no channel and filters
-//! no traffic. The wiring waits for core's channel and port APIs and platform-wdk's
-//! trampolines; it will stay thin, with every decision in `ferry-core`.
+//! **Not built yet:** the control device itself (`IoCreateDevice`, symbolic link,
+//! `IRP_MJ_DEVICE_CONTROL` dispatch) and the IOCTL handlers (offer, loopback offer, port
+//! statistics, channel save/restore); WFP engine session, callout and filter registration. So
+//! `ferry.sys` today loads, tracks vSwitch ports (create/delete, runtime-state save/restore)
+//! and unloads; it offers no channel and classifies no traffic. `docs/driver.md` describes the
+//! missing parts and how to install and verify the driver on Windows (not run here).
 //!
-//! On the Linux host this crate compiles to an almost empty library: everything above is
-//! Windows-only. The image is built by `cargo xtask build-sys` and checked by
-//! `cargo xtask check-sys`.
+//! On the Linux host this crate compiles to the portable [`ioctl`] module only. The image is
+//! built by `cargo xtask build-sys` and checked by `cargo xtask check-sys`.
 
 #![no_std]
 #![cfg_attr(
@@ -38,3 +40,9 @@
 pub mod entry;
 #[cfg(all(target_os = "windows", feature = "kernel-image"))]
 mod image;
+pub mod ioctl;
+#[cfg(target_os = "windows")]
+pub mod wiring;
+
+#[cfg(test)]
+extern crate std;

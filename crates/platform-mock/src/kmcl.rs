@@ -220,6 +220,7 @@ struct KChannel {
     running: bool,
     disabled: bool,
     queue_stopped: bool,
+    post_start_pending: bool,
     quota: u32,
     outstanding: BTreeMap<u64, u64>,
     packets: BTreeMap<u64, OutPacket>,
@@ -237,6 +238,7 @@ struct KmclState {
     next_serial: u64,
     next_packet: u64,
     violations: Vec<String>,
+    early_delivery: bool,
 }
 
 /// One host's KMCL (`vmbkmclr.sys`).
@@ -471,21 +473,46 @@ impl Kmcl {
                 run
             })
             .unwrap_or(false);
-        if run {
-            self.note(|| {
-                format!(
-                    "channel {}: EvtChannelStarted, EvtChannelPostStarted",
-                    channel.0
-                )
-            });
-            callbacks.channel_started(channel);
+        if !run {
+            return;
+        }
+        self.note(|| format!("channel {}: EvtChannelStarted", channel.0));
+        callbacks.channel_started(channel);
+        if self.state.borrow().early_delivery {
+            // KMCL starts the incoming queue before PostStarted (`kmcl.md` §2.2): the first
+            // delivery slice runs before it (see `pump`).
+            self.with(channel, |c| c.post_start_pending = true);
+        } else {
+            self.post_started(channel, callbacks);
+        }
+    }
+
+    fn post_started(&self, channel: ChannelHandle, callbacks: &dyn ServerCallbacks) {
+        let due = self
+            .with(channel, |c| {
+                let due = c.running;
+                c.post_start_pending = false;
+                due
+            })
+            .unwrap_or(false);
+        if due {
+            self.note(|| format!("channel {}: EvtChannelPostStarted", channel.0));
             callbacks.channel_post_started(channel);
         }
     }
 
+    /// Lets ProcessPacket arrive between `EvtChannelStarted` and `EvtChannelPostStarted`:
+    /// PostStarted then follows the first delivery slice after Started.
+    pub fn set_delivery_before_post_started(&self, on: bool) {
+        self.state.borrow_mut().early_delivery = on;
+    }
+
     fn suspend(&self, channel: ChannelHandle, callbacks: &dyn ServerCallbacks) {
         let was_running = self
-            .with(channel, |c| std::mem::replace(&mut c.running, false))
+            .with(channel, |c| {
+                c.post_start_pending = false;
+                std::mem::replace(&mut c.running, false)
+            })
             .unwrap_or(false);
         if was_running {
             self.note(|| format!("channel {}: EvtChannelSuspend", channel.0));
@@ -612,6 +639,9 @@ impl Kmcl {
         callbacks: &dyn ServerCallbacks,
     ) -> PumpResult {
         let mut result = PumpResult::default();
+        let post_start_pending = self
+            .with(channel, |c| c.post_start_pending)
+            .unwrap_or(false);
         for _ in 0..budget {
             let go = self
                 .with(channel, |c| c.running && c.open && !c.queue_stopped)
@@ -711,6 +741,9 @@ impl Kmcl {
             });
             self.with(channel, |c| c.stats.batches += 1);
             callbacks.processing_complete(channel, result.delivered);
+        }
+        if post_start_pending {
+            self.post_started(channel, callbacks);
         }
         result
     }

@@ -15,6 +15,27 @@
 //! | [`faults`] | the faults a scenario can inject |
 //! | [`world`] | hosts, VMs, traffic, live migration: one scenario from its seed |
 //! | [`report`] | the per-phase report, text and JSON |
+//!
+//! ## What is not modelled
+//!
+//! - Concurrency inside an instant: callbacks never overlap (the scheduler interleaves at
+//!   callback granularity), so a completion racing Suspend on another CPU is not exercised
+//!   here (that is `loom`'s job).
+//! - External data (GPADLs, MDLs, `VmbChannelPacketGetExternalData` pending),
+//!   `VmbChannelPacketDeferToPassive`, a full outgoing ring, failing `VmbPacketSend`,
+//!   `FORCE_NEW_CHANNEL`, Pause while disabled.
+//! - KMCL's real saved-state format (opaque): the stream here is the simulator's own, with a
+//!   check of its own, and a SaveBuf inside it is what the VSP wrote.
+//! - Guesses, one place each: outstanding WAIT_FOR_COMPLETION packets at guest close are
+//!   cancelled through their completion routine with `STATUS_CANCELLED` after Closed; a
+//!   pended port save hands its blob over before `FwpsvSwitchNotifyComplete0`; the switch
+//!   copies the blob; a save OID times out after 10 ms of virtual time; on the destination
+//!   ports are restored before the channel; the source pauses the channel before saving ports.
+//! - vSwitch events other than port create/delete and runtime-state save/restore (NIC
+//!   connect/disconnect, `INTERFACE_*`), and more than one callout.
+//! - One channel per VM, bound to the VM's first NIC; guests send one request per packet.
+//! - The C-ABI function tables shaped like `KMCL_SERVER_INTERFACE_V1` (a later issue): the
+//!   functions of [`kmcl::Kmcl`] and [`vswitch::VSwitch`] map one to one onto them.
 
 // The simulated host runs on std threads with megabytes of stack; the kernel limits the
 // workspace lint guards against do not apply here (the port table alone is ~90 KiB).

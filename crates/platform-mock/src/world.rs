@@ -78,7 +78,7 @@ impl ScenarioConfig {
             seed,
             vms: rng.range(1, 4) as u32,
             ports: rng.range(1, 2) as u32,
-            flows: rng.range(2, 24) as u32,
+            flows: rng.range(2, 80) as u32,
             packets: (rng.range(60, 300) * scale / 100).max(10),
             migrations: rng.range(0, 3) as u32,
             faults,
@@ -320,6 +320,9 @@ impl World {
         let driver = Rc::new(Driver::new(SimPlatform(Rc::clone(&services))));
         services
             .kmcl
+            .set_delivery_before_post_started(self.rng.chance(50));
+        services
+            .kmcl
             .set_event_log(self.events.clone(), &format!("host-{index}"));
         services
             .vswitch
@@ -454,15 +457,22 @@ impl World {
         }
     }
 
+    /// Runs the tasks due now (`everything`: every task scheduled so far, whatever its time;
+    /// tasks they schedule wait for the next call, so a task that keeps rescheduling itself
+    /// cannot spin).
     fn run_due(&mut self, everything: bool) {
-        loop {
-            let now = self.time.now();
-            let Some((&key, _)) = self.agenda.iter().next() else {
-                break;
-            };
-            if key.0 > now && !everything {
-                break;
-            }
+        let horizon = if everything {
+            u64::MAX
+        } else {
+            self.time.now()
+        };
+        let last_seq = self.agenda_seq;
+        while let Some(key) = self
+            .agenda
+            .keys()
+            .find(|(at, seq)| *at <= horizon && *seq <= last_seq)
+            .copied()
+        {
             if let Some(task) = self.agenda.remove(&key) {
                 self.run_task(task);
             }
@@ -949,8 +959,9 @@ impl World {
         // Restore.
         let t0 = self.time.now();
         let r0 = Instant::now();
+        let old_ports = self.vms[vm].ports.clone();
         let dst = if same_host {
-            self.teardown(vm, src);
+            self.teardown(src, channel, &old_ports);
             src
         } else {
             self.add_host()
@@ -998,10 +1009,6 @@ impl World {
         let t0 = self.time.now();
         let r0 = Instant::now();
         let dst_driver = Rc::clone(&self.hosts[dst].driver);
-        dst_driver.start(new_channel);
-        if !same_host {
-            self.teardown(vm, src);
-        }
         let watch: BTreeSet<u64> = self.hosts[dst]
             .kmcl()
             .outgoing_txids(new_channel)
@@ -1019,8 +1026,16 @@ impl World {
             .collect();
         v.ports = new_ports;
         v.restored_watch = Some((index, watch));
-        if v.open_pending {
-            // A guest that was down stays down; its reopen goes to the new host.
+        if self.config.faults.has(Fault::Crash) && self.vms[vm].guest.alive() && self.rng.chance(10)
+        {
+            // The guest dies on the destination before the channel starts: the restored
+            // channel is closed from Opened, its restored transactions retired.
+            report.fault = Some("guest crash between restore and start".to_string());
+            self.crash(vm);
+        }
+        dst_driver.start(new_channel);
+        if !same_host {
+            self.teardown(src, channel, &old_ports);
         }
         self.deliver(vm);
         let sent = dst_driver
@@ -1190,11 +1205,10 @@ impl World {
 
     /// The source lets go of the VM: the channel is disabled (the VM's ring is not touched:
     /// it is guest memory, gone with the VM) and its ports deleted.
-    fn teardown(&mut self, vm: usize, host: usize) {
-        let v = &self.vms[vm];
+    fn teardown(&mut self, host: usize, channel: ChannelHandle, ports: &[SwitchPortId]) {
         let driver = Rc::clone(&self.hosts[host].driver);
-        driver.disable(v.channel, &mut VecDeque::new());
-        for port in v.ports.clone() {
+        driver.disable(channel, &mut VecDeque::new());
+        for &port in ports {
             self.hosts[host]
                 .vswitch()
                 .delete_port(port, driver.as_ref());

@@ -364,3 +364,35 @@ fn a_damaged_save_buffer_is_refused_at_restore() {
         0
     );
 }
+
+#[test]
+fn packets_may_arrive_between_started_and_post_started() {
+    use ferry_core::channel::ChannelState;
+    let time = VirtualTime::new();
+    let mut rng = SimRng::new(8);
+    let h = host(&time, 5, 100);
+    h.services.kmcl.set_delivery_before_post_started(true);
+    let mut v = vm(&h, 1, false);
+    let core = h.driver.core_channel(v.channel).unwrap();
+    assert_eq!(
+        core.state(),
+        ChannelState::Started,
+        "PostStarted waits for the first slice"
+    );
+    v.guest.send_request(&mut rng);
+    assert_eq!(pump(&h, &mut v, 4, &time, &mut rng).delivered, 1);
+    assert_eq!(core.state(), ChannelState::Active);
+    assert!(
+        v.guest.negotiated(),
+        "the packet delivered before PostStarted was served"
+    );
+    // A Suspend before the first slice: PostStarted never comes for that start.
+    h.driver.pause(v.channel);
+    h.driver.start(v.channel);
+    h.driver.pause(v.channel);
+    assert_eq!(core.state(), ChannelState::Suspended);
+    h.driver.start(v.channel);
+    pump(&h, &mut v, 4, &time, &mut rng);
+    assert_eq!(core.state(), ChannelState::Active);
+    assert!(problems(&h, &v).is_empty(), "{:?}", problems(&h, &v));
+}

@@ -4,11 +4,12 @@
 //! |---|---|
 //! | [`ffi`] | hand-written `#[repr(C)]` bindings for KMCL, the WFP vSwitch API, the NDIS switch structures and ntoskrnl, every size and offset pinned |
 //! | [`tables`] | [`KmclTable`](tables::KmclTable) and [`WfpTable`](tables::WfpTable): the functions ferry calls, filled from the real imports or (in host tests) a simulated host |
-//! | [`kernel`] | kernel services: [`KernelSpinLock`](kernel::spin_lock::KernelSpinLock) (core's `RawLock`), tagged non-paged pool, `DbgPrintEx` logging, ferry's bug check, the interrupt-time clock |
+//! | [`kernel`] | kernel services: [`KernelSpinLock`](kernel::spin_lock::KernelSpinLock) (core's `RawLock`), tagged non-paged pool, `DbgPrintEx` logging, ferry's bug check, the interrupt-time clock, and [`KernelServices`](kernel::services::KernelServices), the trait that makes them replaceable in host tests |
+//! | [`platform`] | [`WdkPlatform`](platform::WdkPlatform): `ferry_core::platform::Platform` over the tables |
+//! | [`host`] | the `extern "system"` trampolines KMCL and WFP call, channel offer/close, the vSwitch state and the runtime-state buffers |
 //!
-//! **Not built yet** (platform-wdk/driver issue): the `extern "system"` callback trampolines
-//! that KMCL and WFP call, and `impl ferry_core::platform::Platform` over the tables. They wait
-//! for core's channel and port APIs.
+//! The ABI tests (`tests/abi/`) run the trampolines on Linux against a fake KMCL and WFP
+//! built from `extern "system"` functions, through the same C signatures.
 //!
 //! The crate is `no_std` and compiles on the Linux host as well as on
 //! `x86_64-pc-windows-msvc`: the layout pins are checked at compile time on both, and the unit
@@ -34,5 +35,7 @@
 extern crate std;
 
 pub mod ffi;
+pub mod host;
 pub mod kernel;
+pub mod platform;
 pub mod tables;

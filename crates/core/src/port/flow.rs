@@ -180,6 +180,54 @@ impl<const N: usize> FlowTable<N> {
             .filter_map(|slot| slot.entry)
     }
 
+    /// Restores the exact layout of a table that was **full** when saved: `entries` are its
+    /// flows as [`FlowTable::iter_for_save`] yielded them, which for a full table is slot order
+    /// from slot 0, so entry `i` belongs in slot `i`. Re-inserting them one by one could not
+    /// always rebuild such a table: evictions can leave every slot's window wrapping past every
+    /// possible starting point.
+    ///
+    /// Returns `false`, leaving the table empty, unless exactly `N` entries form a valid table
+    /// (every flow within its probe window, every key found by a lookup at its own slot, so no
+    /// duplicates); the caller then falls back to insertion.
+    pub fn restore_full_layout(&mut self, entries: impl Iterator<Item = FlowEntry>) -> bool {
+        self.clear();
+        let mut placed = 0usize;
+        for (index, entry) in entries.enumerate() {
+            let within_window =
+                index.wrapping_sub(Self::home(&entry.key)) & Self::MASK < Self::WINDOW;
+            let Some(slot) = self.slots.get_mut(index).filter(|_| within_window) else {
+                self.clear();
+                return false;
+            };
+            slot.entry = Some(entry);
+            placed = placed.saturating_add(1);
+        }
+        self.len = placed;
+        let consistent = placed == N
+            && self.slots.iter().enumerate().all(|(index, slot)| {
+                slot.entry
+                    .is_some_and(|entry| self.position(&entry.key) == Some(index))
+            });
+        if !consistent {
+            self.clear();
+        }
+        consistent
+    }
+
+    /// The slot holding `key`, if any.
+    fn position(&self, key: &FlowKey) -> Option<usize> {
+        let home = Self::home(key);
+        (0..Self::WINDOW)
+            .map(|step| home.wrapping_add(step) & Self::MASK)
+            .take_while(|index| self.slots.get(*index).is_some_and(|s| s.entry.is_some()))
+            .find(|index| {
+                self.slots
+                    .get(*index)
+                    .and_then(|slot| slot.entry)
+                    .is_some_and(|entry| entry.key == *key)
+            })
+    }
+
     fn home(key: &FlowKey) -> usize {
         // Truncation is the point: only the low bits select the slot.
         (key.hash() as usize) & Self::MASK
@@ -276,6 +324,52 @@ mod tests {
             .filter(|k| (k.hash() as usize) & (N - 1) == home)
             .take(count)
             .collect()
+    }
+
+    fn entry(key: FlowKey, frames: u64) -> super::FlowEntry {
+        super::FlowEntry {
+            key,
+            counters: crate::port::counters::TrafficCounters {
+                frames,
+                bytes: frames,
+            },
+            last_seen: Ticks(frames),
+        }
+    }
+
+    /// 16 slots, filled with keys whose home is their own slot: a valid full layout.
+    fn full_layout() -> Vec<super::FlowEntry> {
+        (0..16)
+            .map(|slot| entry(keys_with_home::<16>(slot, 1)[0], slot as u64))
+            .collect()
+    }
+
+    #[test]
+    fn a_valid_full_layout_is_placed_slot_for_slot() {
+        let mut table = FlowTable::<16>::new();
+        let layout = full_layout();
+        assert!(table.restore_full_layout(layout.iter().copied()));
+        assert_eq!(table.len(), 16);
+        assert_eq!(table.iter_for_save().collect::<Vec<_>>(), layout);
+    }
+
+    #[test]
+    fn invalid_full_layouts_are_refused_and_leave_the_table_empty() {
+        let layout = full_layout();
+        let mut table = FlowTable::<16>::new();
+        // Too few entries.
+        assert!(!table.restore_full_layout(layout.iter().copied().take(15)));
+        assert!(table.is_empty());
+        // A flow outside its probe window (home 0 placed at slot 8).
+        let mut far = layout.clone();
+        far[8] = entry(keys_with_home::<16>(0, 2)[1], 99);
+        assert!(!table.restore_full_layout(far.into_iter()));
+        assert!(table.is_empty());
+        // The same key twice: a lookup would never find the second copy.
+        let mut twice = layout.clone();
+        twice[1] = entry(layout[0].key, 5);
+        assert!(!table.restore_full_layout(twice.into_iter()));
+        assert!(table.is_empty());
     }
 
     #[test]

@@ -16,13 +16,14 @@ use core::fmt;
 
 use super::PortError;
 use super::counters::{DirectionCounters, PortCounters, TrafficCounters};
-use super::flow::FlowEntry;
+use super::flow::{FlowEntry, FlowTable};
 use super::rate::{BucketSnapshot, BucketSnapshotError, TokenBucket};
 use super::state::PortState;
 use super::table::PortTable;
 use super::types::{AddressFamily, Direction, FlowKey, PortIdentity, RateLimit, SwitchPortId};
 use crate::lock::RawLock;
 use crate::platform::Ticks;
+use crate::saved_state::Record;
 use crate::saved_state::{
     self, BlobKind, DecodeError, EncodeError, FieldReader, FieldWriter, Records, SavedState, Tag,
     field_len, records_field_len,
@@ -471,16 +472,32 @@ fn install<const FLOWS: usize>(state: &mut PortState<FLOWS>, blob: &ValidatedBlo
         *egress = bucket;
     }
     *counters = counters_from(blob.counters);
-    flows.clear();
-    for record in blob.flows.iter().flat_map(Records::iter) {
-        let Some(flow) = decode_flow(record.bytes()) else {
-            continue;
-        };
-        let entry = FlowEntry {
+    install_flows(flows, counters, blob.flows, now);
+}
+
+/// Installs the validated flow records. A table saved full comes back slot for slot; any
+/// other comes back by insertion, which `FlowTable::iter_for_save`'s order makes exact when
+/// the source had a free slot.
+fn install_flows<const FLOWS: usize>(
+    flows: &mut FlowTable<FLOWS>,
+    counters: &mut PortCounters,
+    saved: Option<Records<'_>>,
+    now: Ticks,
+) {
+    let restored = |record: Record<'_>| {
+        decode_flow(record.bytes()).map(|flow| FlowEntry {
             key: flow.key,
             counters: flow.counters,
             last_seen: Ticks(now.0.saturating_sub(flow.age)),
-        };
+        })
+    };
+    let records = || saved.iter().flat_map(Records::iter);
+    let full = saved.is_some_and(|r| usize::try_from(r.count()).is_ok_and(|n| n == FLOWS));
+    if full && flows.restore_full_layout(records().map_while(restored)) {
+        return;
+    }
+    flows.clear();
+    for entry in records().filter_map(restored) {
         if let super::flow::FlowOutcome::Inserted { evicted: true, .. } =
             flows.insert_restored(&entry)
         {
@@ -534,9 +551,10 @@ impl<L: RawLock, const PORTS: usize, const FLOWS: usize> PortTable<L, PORTS, FLO
     /// same one; if it was not, it adopts the blob's.
     ///
     /// Atomic: the whole blob is checked before the port is touched, and on any error the port
-    /// is exactly as before. Flows beyond what the destination's probe windows can place (only
-    /// possible when the source table was full or had another capacity) are evicted by the
-    /// usual policy and counted in `flows_evicted`.
+    /// is exactly as before. A table saved full comes back slot for slot when the destination
+    /// has the same capacity; otherwise flows are re-inserted, which is exact whenever the
+    /// source had a free slot and the same capacity. Flows a smaller destination cannot place
+    /// are evicted by the usual policy and counted in `flows_evicted`.
     ///
     /// # Errors
     ///

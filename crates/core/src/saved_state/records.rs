@@ -90,6 +90,11 @@ impl<'a> Records<'a> {
     /// The record at `index`, if there is one.
     #[must_use]
     pub fn get(&self, index: u32) -> Option<Record<'a>> {
+        // Checked against the count, not only the bytes: with zero-length records the bytes
+        // cannot tell where the array ends.
+        if index >= self.count {
+            return None;
+        }
         let index = usize::try_from(index).ok()?;
         let len = usize::from(self.record_len);
         let start = index.checked_mul(len)?;

@@ -121,7 +121,12 @@ impl TransactionState for NotificationTx {
         let decoded = saved_state::open(saved, BlobKind::OutgoingTransaction)
             .and_then(|payload| {
                 payload.read(|fields| {
-                    let sequence = fields.require(SEQUENCE)?.u64()?;
+                    let sequence_field = fields.require(SEQUENCE)?;
+                    let sequence = sequence_field.u64()?;
+                    if sequence == 0 {
+                        // Sessions never hand out sequence 0 (`session::FIRST_SEQUENCE`).
+                        return Err(sequence_field.invalid());
+                    }
                     let event_field = fields.require(EVENT)?;
                     let event = event_field.u32().and_then(|bits| {
                         event_from_bit(bits).ok_or_else(|| event_field.invalid())
@@ -224,6 +229,31 @@ mod tests {
         }
     }
 
+    /// A kind-1 payload with a chosen sequence.
+    struct RawSequence(u64);
+
+    impl SavedState for RawSequence {
+        const KIND: BlobKind = BlobKind::OutgoingTransaction;
+        fn payload_len(&self) -> usize {
+            field_len(8) + field_len(4)
+        }
+        fn encode_payload(&self, w: &mut FieldWriter<'_>) -> Result<(), EncodeError> {
+            w.u64(SEQUENCE, self.0)?;
+            w.u32(EVENT, Event::PortStats.bit())
+        }
+    }
+
+    #[test]
+    fn sequence_zero_is_refused_as_the_spec_says() {
+        for (sequence, accepted) in [(0, false), (1, true), (u64::MAX, true)] {
+            let raw = RawSequence(sequence);
+            let mut blob = vec![0u8; saved_state::encoded_len(&raw)];
+            saved_state::encode(&raw, &mut blob).unwrap();
+            let result = NotificationTx::restore(&blob, Ticks(0));
+            assert_eq!(result.is_ok(), accepted, "sequence {sequence}");
+        }
+    }
+
     #[test]
     fn unknown_events_are_refused_and_a_missing_age_defaults_to_zero() {
         for (bits, accepted) in [
@@ -246,7 +276,7 @@ mod tests {
 
     proptest! {
         #[test]
-        fn tracked_notifications_round_trip(seq in any::<u64>(), sent in 0u64..1 << 40, age in 0u64..1 << 40) {
+        fn tracked_notifications_round_trip(seq in 1u64.., sent in 0u64..1 << 40, age in 0u64..1 << 40) {
             let tx = NotificationTx { sequence: Some(seq), event: Event::PortStats, sent_at: Ticks(sent) };
             let now = Ticks(sent + age);
             let back = NotificationTx::restore(&saved(&tx, now), now).unwrap();

@@ -1,5 +1,6 @@
 //! Kernel services behind small safe types: a spin lock for core's [`Mutex`], non-paged pool
-//! with ferry's tag, `DbgPrintEx` logging, ferry's bug check, and the interrupt-time clock.
+//! with ferry's tag, `DbgPrintEx` logging, ferry's bug check, the interrupt-time clock, and the
+//! [`services::KernelServices`] trait over them.
 //!
 //! Everything here runs only inside the Windows kernel. The code compiles on every target so
 //! that the Linux host type-checks and lints it, and the pure parts (line formatting, the pool
@@ -8,7 +9,9 @@
 //! service that is not an import, `clock::interrupt_time`, reads a kernel-only address and is
 //! therefore compiled for Windows targets only.
 //!
-//! Host tests that need a lock or a clock use the mock platform's, not these.
+//! [`services::KernelServices`] gathers the lock, clock, memory and logging the platform uses
+//! behind one trait: `NtKernel` (Windows targets) is these services; host tests supply their
+//! own, so the whole platform runs on Linux.
 //!
 //! [`Mutex`]: ferry_core::lock::Mutex
 
@@ -16,4 +19,5 @@ pub mod bugcheck;
 pub mod clock;
 pub mod log;
 pub mod pool;
+pub mod services;
 pub mod spin_lock;

@@ -41,10 +41,10 @@ impl fmt::Display for MissingKmclFunction {
 ///   `vmbkmclr.sys`; [`KmclTable::from_server_interface`] fills it from a
 ///   `KMCL_SERVER_INTERFACE_V1` returned by `IRP_MN_QUERY_INTERFACE` (not usable yet: the
 ///   interface GUID is UNCONFIRMED, see [`crate::ffi::kmcl`]).
-/// * In host tests (not built yet): the simulated host exposes its KMCL as a
-///   `KMCL_SERVER_INTERFACE_V1` whose members are its own `extern "system"` functions, and the
-///   test calls [`KmclTable::from_server_interface`] on it, exactly as the driver would on a
-///   queried table. The same `extern "system"` ABI is then exercised on Linux.
+/// * In host tests (`tests/abi/`): a fake KMCL exposes a `KMCL_SERVER_INTERFACE_V1` whose
+///   members are its own `extern "system"` functions, and the test calls
+///   [`KmclTable::from_server_interface`] on it, exactly as the driver would on a queried
+///   table. The same `extern "system"` ABI is then exercised on Linux.
 ///
 /// The members ferry does not use (GPADLs, external data, synchronous requests, MMIO, VTL,
 /// client-only calls) are left out; add a field here when a caller needs one.
@@ -215,7 +215,7 @@ impl KmclTable {
     /// loads only on a Hyper-V host (root partition), which is where ferry belongs.
     #[cfg(target_os = "windows")]
     #[must_use]
-    pub fn from_imports() -> Self {
+    pub const fn from_imports() -> Self {
         use crate::ffi::kmcl::imports as k;
         Self {
             channel_allocate: k::VmbChannelAllocate,

@@ -10,9 +10,8 @@ use crate::ffi::wfp::{
 /// WFP has no interface table, so there is no C struct to fill this from:
 ///
 /// * In `ferry.sys`: `WfpTable::from_imports` (Windows targets).
-/// * In host tests (not built yet): the simulated host defines three `extern "system"`
-///   functions with exactly these signatures (its vSwitch event engine) and the test builds the
-///   table with a struct literal naming them.
+/// * In host tests (`tests/abi/`): a fake host defines three `extern "system"` functions
+///   with exactly these signatures and the test builds the table with a struct literal.
 ///
 /// Callout registration (`FwpsCalloutRegister3`, filters) is not bound yet.
 #[derive(Clone, Copy, Debug)]
@@ -29,7 +28,7 @@ impl WfpTable {
     /// The table over the direct imports from `fwpkclnt.sys` (Windows targets only).
     #[cfg(target_os = "windows")]
     #[must_use]
-    pub fn from_imports() -> Self {
+    pub const fn from_imports() -> Self {
         use crate::ffi::wfp::imports as w;
         Self {
             events_subscribe: w::FwpsvSwitchEventsSubscribe0,
