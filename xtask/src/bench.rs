@@ -528,6 +528,15 @@ impl Figures {
                 ));
             }
         }
+        for engine in ["hardware", "software"] {
+            let id = |who: &str| format!("checksum/{who}/16777216");
+            rows.push(Row::new(
+                format!("CRC-32C over 16 MiB, {engine} engine: throughput / memcpy"),
+                self.ratio(&id("memcpy"), &id(engine)),
+                "×",
+                Goal::None,
+            ));
+        }
         rows.push(Row::new(
             "migration (core level): save + copy + restore time / memcpy".to_owned(),
             self.ratio("migration/ferry", "migration/memcpy"),

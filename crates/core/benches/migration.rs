@@ -76,14 +76,13 @@ fn migration(c: &mut Criterion) {
         tx_bytes as f64 / TRANSACTIONS as f64,
         port_bytes as f64 / flows
     );
-    let from = migration.stream[..total].to_vec();
-    let mut to = vec![0u8; total];
+    let mut copy = fixture::CopyBuffers::new(&migration.stream[..total]);
 
     let mut group = c.benchmark_group("migration");
     group.sample_size(10);
     group.throughput(Throughput::Bytes(total as u64));
     group.bench_function("ferry", |b| b.iter(|| migration.run()));
-    group.bench_function("memcpy", |b| b.iter(|| fixture::memcpy(&from, &mut to)));
+    group.bench_function("memcpy", |b| b.iter(|| copy.copy()));
     group.finish();
 }
 

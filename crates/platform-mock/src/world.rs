@@ -78,7 +78,7 @@ impl ScenarioConfig {
             seed,
             vms: rng.range(1, 4) as u32,
             ports: rng.range(1, 2) as u32,
-            flows: rng.range(2, 24) as u32,
+            flows: rng.range(2, 80) as u32,
             packets: (rng.range(60, 300) * scale / 100).max(10),
             migrations: rng.range(0, 3) as u32,
             faults,

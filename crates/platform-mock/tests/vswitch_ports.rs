@@ -235,13 +235,10 @@ fn damaged_or_foreign_port_blobs_are_refused_and_nothing_is_installed() {
     );
 }
 
-/// Known ferry-core limitation, found by ferry-sim (`--flows 70`): a port whose flow table is
-/// full does not come back with all its flows. `FlowTable::iter_for_save` documents that a
-/// same-capacity restore is lossless only when the table had a free slot; with a full table a
-/// flow whose probe window wraps past the end is re-placed elsewhere and another is evicted
-/// (counted in `flows_evicted`). The invariant — port state after restore equals the
-/// state at save — then fails. Fixing it needs each flow's slot (or its distance from home) in
-/// the kind-2 blob, a format change for the port module's owner.
+/// Found by ferry-sim (`--flows 70`): a port whose flow table was full lost flows at restore
+/// (a flow whose probe window wrapped past the end was re-placed and another evicted). Core
+/// now restores a full table slot for slot; this keeps it so, and the campaign's scenarios
+/// include full tables.
 #[test]
 fn a_full_flow_table_comes_back_whole() {
     let time = VirtualTime::new();
