@@ -60,7 +60,7 @@ const OUTGOING_TRANSACTION: [FieldSpec; 3] = [
         2,
         "event",
         Shape::Event,
-        "the event it reported, as its single protocol event bit",
+        "the event it reported, as its protocol event bit: 1 = port statistics (the only value a blob may hold)",
     ),
     spec(
         3,

@@ -205,7 +205,7 @@ fn odd_transaction(event: u32) -> Vec<u8> {
 
 #[test]
 fn unknown_fields_are_listed_and_skipped() {
-    let report = inspect("odd", &odd_transaction(2));
+    let report = inspect("odd", &odd_transaction(1));
     assert!(report.accepted(), "{}", report.to_text());
     let json = json_of(&report);
     let unknown = &json["fields"][2];
