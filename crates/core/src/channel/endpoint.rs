@@ -566,8 +566,9 @@ impl<P: Platform, S: ChannelService, const QUOTA: usize, const OUTGOING: usize>
     ///
     /// # Errors
     ///
-    /// The state forbids restoring, the saved bytes are refused, the ledger is full, or the
-    /// platform could not recreate the packet.
+    /// The state forbids restoring, the saved bytes are refused, the same transaction is
+    /// already in flight (a repeated RestorePacket), the ledger is full, or the platform could
+    /// not recreate the packet.
     pub fn restore_packet(
         &self,
         platform: &P,
@@ -579,6 +580,14 @@ impl<P: Platform, S: ChannelService, const QUOTA: usize, const OUTGOING: usize>
         let key = {
             let mut inner = self.inner.lock();
             inner.machine.check(Operation::RestorePacket)?;
+            let inner = &mut *inner;
+            let duplicate = inner
+                .outgoing
+                .iter()
+                .find(|(_, entry)| inner.service.same_transaction(&transaction, &entry.context));
+            if let Some((existing, _)) = duplicate {
+                return Err(ChannelError::DuplicateTransaction(existing));
+            }
             inner
                 .outgoing
                 .reserve(transaction)

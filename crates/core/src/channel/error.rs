@@ -39,6 +39,9 @@ pub enum ChannelError {
     SavedStateRefused(NtStatus),
     /// The guest's completion did not match its transaction; the transaction was released.
     CompletionMismatch,
+    /// A restored transaction is already in flight (RestorePacket repeated); nothing was
+    /// restored.
+    DuplicateTransaction(TransactionKey),
 }
 
 impl ChannelError {
@@ -51,6 +54,7 @@ impl ChannelError {
                 NtStatus::INSUFFICIENT_RESOURCES
             }
             Self::UnknownIncoming(_) | Self::UnknownTransaction(_) => NtStatus::NOT_FOUND,
+            Self::DuplicateTransaction(_) => NtStatus::OBJECT_NAME_COLLISION,
             Self::BatchMismatch(_) | Self::CompletionMismatch => NtStatus::DATA_ERROR,
             Self::SendFailed(status) | Self::RestoreFailed(status) => *status,
             Self::SavedStateRefused(status) => *status,
@@ -89,6 +93,9 @@ impl fmt::Display for ChannelError {
             Self::SavedStateRefused(status) => write!(f, "saved transaction refused: {status}"),
             Self::CompletionMismatch => {
                 f.write_str("guest completion does not match its transaction")
+            }
+            Self::DuplicateTransaction(key) => {
+                write!(f, "restored transaction is already in flight as {key:?}")
             }
         }
     }

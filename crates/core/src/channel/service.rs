@@ -128,6 +128,19 @@ pub trait ChannelService {
     /// A transaction was restored onto this channel from saved state.
     fn transaction_restored(&mut self, transaction: &Self::Transaction);
 
+    /// Whether `restored` is the same transaction as `outstanding`, already in flight (a
+    /// RestorePacket repeated for one saved packet). The channel then refuses the restore
+    /// instead of keeping a copy the guest can never complete. The default knows no identity
+    /// and answers `false`.
+    fn same_transaction(
+        &self,
+        restored: &Self::Transaction,
+        outstanding: &Self::Transaction,
+    ) -> bool {
+        let _ = (restored, outstanding);
+        false
+    }
+
     /// The guest closed the channel: forget its session.
     fn reset_session(&mut self);
 }

@@ -504,6 +504,12 @@ impl<Q: PortStatsSource> ChannelService for FerryService<Q> {
     fn reset_session(&mut self) {
         self.session = Session::new();
     }
+
+    /// Sequence numbers are unique per channel, so two notifications with the same known
+    /// sequence are one. (Heartbeats restored without state carry none and are never equal.)
+    fn same_transaction(&self, restored: &NotificationTx, outstanding: &NotificationTx) -> bool {
+        restored.sequence.is_some() && restored.sequence == outstanding.sequence
+    }
 }
 
 #[cfg(test)]

@@ -529,3 +529,43 @@ fn a_packet_refused_before_start_echoes_its_transaction_id() {
     assert_eq!(refused.transaction_id, 0x77);
     assert_eq!(error_code(&refused), Some(ErrorCode::Busy));
 }
+
+#[test]
+fn a_repeated_restore_of_one_notification_is_refused_and_changes_nothing() {
+    use crate::channel::{ChannelError, TransactionState};
+    let wire = Wire::default();
+    let ch: ServiceChannel = Channel::new(
+        (),
+        FerryService::new(
+            OnePort(Some(sample_stats())),
+            Some(OURS),
+            ServiceConfig::default(),
+        ),
+    );
+    let tx = NotificationTx {
+        sequence: Some(12),
+        event: Event::PortStats,
+        sent_at: Ticks(0),
+    };
+    let mut saved = vec![0u8; tx.saved_len(Ticks(0))];
+    tx.save(Ticks(0), &mut saved).unwrap();
+    let first = ch.restore_packet(&wire, b"lib", &saved).unwrap();
+    assert_eq!(
+        ch.restore_packet(&wire, b"lib", &saved),
+        Err(ChannelError::DuplicateTransaction(first))
+    );
+    assert_eq!(ch.outstanding(), (0, 1));
+    // Heartbeats restored without state have no identity: two are two transactions.
+    ch.restore_packet(&wire, b"lib", &[]).unwrap();
+    ch.restore_packet(&wire, b"lib", &[]).unwrap();
+    assert_eq!(ch.outstanding(), (0, 3));
+    // Another sequence is another transaction.
+    let other = NotificationTx {
+        sequence: Some(13),
+        ..tx
+    };
+    let mut saved = vec![0u8; other.saved_len(Ticks(0))];
+    other.save(Ticks(0), &mut saved).unwrap();
+    ch.restore_packet(&wire, b"lib", &saved).unwrap();
+    assert_eq!(ch.outstanding(), (0, 4));
+}
