@@ -213,6 +213,16 @@ impl Driver {
         self.channel(handle).map(|c| c.stats())
     }
 
+    /// One counter of a channel (0 for a channel the driver does not know).
+    pub fn channel_stat(
+        &self,
+        handle: ChannelHandle,
+        counter: impl Fn(&ChannelStats) -> u64,
+    ) -> u64 {
+        self.channel_stats(handle)
+            .map_or(0, |stats| counter(&stats))
+    }
+
     /// The service's counters of a channel.
     #[must_use]
     pub fn service_stats(&self, handle: ChannelHandle) -> Option<ServiceStats> {

@@ -701,14 +701,12 @@ impl World {
         let r0 = Instant::now();
         let before = self.hosts[host]
             .driver
-            .channel_stats(channel)
-            .map_or(0, |s| s.packets_retired);
+            .channel_stat(channel, |s| s.packets_retired);
         self.hosts[host].driver.pause(channel);
         self.check_paused(vm);
         let retired = self.hosts[host]
             .driver
-            .channel_stats(channel)
-            .map_or(0, |s| s.packets_retired)
+            .channel_stat(channel, |s| s.packets_retired)
             - before;
         self.phase(1, t0, r0, retired);
         // Time passes while paused: deferred answers find their packets retired; the guest
@@ -723,14 +721,12 @@ impl World {
         let r0 = Instant::now();
         let sent_before = self.hosts[host]
             .driver
-            .channel_stats(channel)
-            .map_or(0, |s| s.transactions_sent);
+            .channel_stat(channel, |s| s.transactions_sent);
         self.hosts[host].driver.start(channel);
         self.deliver(vm);
         let sent = self.hosts[host]
             .driver
-            .channel_stats(channel)
-            .map_or(0, |s| s.transactions_sent)
+            .channel_stat(channel, |s| s.transactions_sent)
             - sent_before;
         self.phase(5, t0, r0, sent);
     }
@@ -894,15 +890,11 @@ impl World {
         let t0 = self.time.now();
         let r0 = Instant::now();
         let driver = Rc::clone(&self.hosts[src].driver);
-        let retired_before = driver
-            .channel_stats(channel)
-            .map_or(0, |s| s.packets_retired);
+        let retired_before = driver.channel_stat(channel, |s| s.packets_retired);
         driver.pause(channel);
         self.check_paused(vm);
-        report.retired_at_suspend = driver
-            .channel_stats(channel)
-            .map_or(0, |s| s.packets_retired)
-            - retired_before;
+        report.retired_at_suspend =
+            driver.channel_stat(channel, |s| s.packets_retired) - retired_before;
         self.deliver(vm);
         self.phase(1, t0, r0, report.retired_at_suspend);
         if self.config.faults.has(Fault::Crash) && self.rng.chance(10) {
@@ -1300,9 +1292,7 @@ impl World {
         {
             failure = Some(reason);
         }
-        report.restored = driver
-            .channel_stats(channel)
-            .map_or(0, |s| s.transactions_restored);
+        report.restored = driver.channel_stat(channel, |s| s.transactions_restored);
         if let Some(reason) = failure {
             driver.disable(channel, &mut VecDeque::new());
             for port in new_ports {
