@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::rc::Rc;
 use std::time::Instant;
 
+use ferry_core::channel::ChannelStats;
 use ferry_core::channel::incoming::IncomingId;
 use ferry_core::port::{
     Direction, DirectionCounters, FlowKey, FrameInfo, PortConfig, PortCounters, PortIdentity,
@@ -652,6 +653,24 @@ impl World {
         }
     }
 
+    /// Runs `action` as one run of phase `index`, counting the change of one of `channel`'s
+    /// counters across it.
+    fn counted_phase(
+        &mut self,
+        index: usize,
+        host: usize,
+        channel: ChannelHandle,
+        counter: fn(&ChannelStats) -> u64,
+        action: impl FnOnce(&mut Self),
+    ) {
+        let t0 = self.time.now();
+        let r0 = Instant::now();
+        let before = self.hosts[host].driver.channel_stat(channel, counter);
+        action(self);
+        let counted = self.hosts[host].driver.channel_stat(channel, counter) - before;
+        self.phase(index, t0, r0, counted);
+    }
+
     fn traffic(&mut self, steps: u64) {
         let t0 = self.time.now();
         let r0 = Instant::now();
@@ -697,18 +716,16 @@ impl World {
         self.busy(vm);
         let (host, channel, id) = (self.vms[vm].host, self.vms[vm].channel, self.vms[vm].id);
         self.log(|| format!("vm {id}: suspend (VmbChannelPause) in the middle of traffic"));
-        let t0 = self.time.now();
-        let r0 = Instant::now();
-        let before = self.hosts[host]
-            .driver
-            .channel_stat(channel, |s| s.packets_retired);
-        self.hosts[host].driver.pause(channel);
-        self.check_paused(vm);
-        let retired = self.hosts[host]
-            .driver
-            .channel_stat(channel, |s| s.packets_retired)
-            - before;
-        self.phase(1, t0, r0, retired);
+        self.counted_phase(
+            1,
+            host,
+            channel,
+            |s| s.packets_retired,
+            |world| {
+                world.hosts[host].driver.pause(channel);
+                world.check_paused(vm);
+            },
+        );
         // Time passes while paused: deferred answers find their packets retired; the guest
         // keeps writing into its ring.
         for _ in 0..5 {
@@ -717,18 +734,16 @@ impl World {
             self.vms[vm].guest.send_request(&mut self.rng);
             self.pump(vm, 4);
         }
-        let t0 = self.time.now();
-        let r0 = Instant::now();
-        let sent_before = self.hosts[host]
-            .driver
-            .channel_stat(channel, |s| s.transactions_sent);
-        self.hosts[host].driver.start(channel);
-        self.deliver(vm);
-        let sent = self.hosts[host]
-            .driver
-            .channel_stat(channel, |s| s.transactions_sent)
-            - sent_before;
-        self.phase(5, t0, r0, sent);
+        self.counted_phase(
+            5,
+            host,
+            channel,
+            |s| s.transactions_sent,
+            |world| {
+                world.hosts[host].driver.start(channel);
+                world.deliver(vm);
+            },
+        );
     }
 
     fn check_paused(&mut self, vm: usize) {

@@ -2,7 +2,6 @@
 
 use super::*;
 use crate::channel::incoming::IncomingId;
-use crate::channel::service::MAX_SEND_LEN;
 use crate::lock::SpinRawLock;
 use crate::platform::{Platform, Ticks, TransactionKey};
 use crate::status::NtStatus;
@@ -863,6 +862,5 @@ proptest! {
             seqs.dedup();
             assert_eq!(seqs.len(), sent, "no transaction released twice");
         });
-        let _ = MAX_SEND_LEN;
     }
 }
