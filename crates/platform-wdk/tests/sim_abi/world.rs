@@ -1,0 +1,834 @@
+//! A scenario through the C tables: simulated hosts with ferry loaded, VMs whose guest agent
+//! (platform-mock's) speaks ferry's protocol, switch traffic, suspends, live migrations with
+//! only bytes crossing between hosts, and unload — the scenarios `ferry-sim` runs, with every
+//! KMCL and WFP interaction going through platform-wdk's trampolines and tables.
+//!
+//! Invariants checked ([`World::check`], [`World::unload`]): every incoming packet completed
+//! exactly once; every host→guest transaction completed exactly once across migrations; no
+//! ProcessPacket after Suspend; port state after restore equal to the state at save and
+//! counters conserved across hosts; every contract of the C boundary kept; after unload no
+//! block, packet object, channel, pending save or published blob left.
+
+use std::collections::BTreeSet;
+use std::rc::Rc;
+use std::sync::MutexGuard;
+
+use ferry_core::port::{
+    Direction, DirectionCounters, FlowKey, FrameInfo, PortConfig, PortCounters, PortIdentity,
+    RateLimit, SwitchPortId, Verdict,
+};
+use ferry_core::protocol::EventSet;
+use ferry_platform_mock::clock::{HostClock, VirtualTime};
+use ferry_platform_mock::guest::{AckPolicy, GuestAgent};
+use ferry_platform_mock::kmcl::{ChannelHandle, Kmcl, ToHost};
+use ferry_platform_mock::platform::HostServices;
+use ferry_platform_mock::rng::SimRng;
+use ferry_platform_mock::vswitch::{SaveProgress, VSwitch};
+use ferry_platform_wdk::ffi::kmcl::VMBCHANNEL;
+
+use crate::ferry_hosts::{DriverOps, HOSTS, drivers};
+use crate::kernel::live_blocks;
+use crate::sim_host::{AbiCounts, Phase, SimHost, Tag, decode, install};
+
+/// What to simulate.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Everything derives from it.
+    pub seed: u64,
+    /// VMs (all start on host 0).
+    pub vms: u32,
+    /// NICs (switch ports) per VM.
+    pub ports: u32,
+    /// Flows per NIC.
+    pub flows: u32,
+    /// Traffic steps between the scenario's events.
+    pub steps: u64,
+    /// Live migrations (each to the next host, round robin).
+    pub migrations: u32,
+    /// Guests also send malformed and oversized requests.
+    pub hostile: bool,
+}
+
+impl Config {
+    /// A random scenario for campaign seed `seed`.
+    pub fn random(seed: u64) -> Self {
+        let mut rng = SimRng::new(seed ^ 0xAB1_C0DE);
+        Self {
+            seed,
+            vms: rng.range(1, 3) as u32,
+            ports: rng.range(1, 2) as u32,
+            flows: rng.range(2, 40) as u32,
+            steps: rng.range(20, 80),
+            migrations: rng.range(0, 3) as u32,
+            hostile: rng.chance(50),
+        }
+    }
+}
+
+/// One VM.
+pub struct Vm {
+    pub id: u32,
+    pub host: usize,
+    pub channel: VMBCHANNEL,
+    pub mock: ChannelHandle,
+    pub ports: Vec<SwitchPortId>,
+    pub nics: Vec<PortIdentity>,
+    configs: Vec<PortConfig>,
+    flows: Vec<Vec<FlowKey>>,
+    pub guest: GuestAgent,
+    expected: Vec<PortCounters>,
+}
+
+/// What one migration did.
+#[derive(Clone, Debug, Default)]
+pub struct Migration {
+    pub from: usize,
+    pub to: usize,
+    pub old_ports: Vec<SwitchPortId>,
+    pub new_ports: Vec<SwitchPortId>,
+    pub in_flight_at_save: usize,
+    pub chunks: usize,
+    pub pended_port_saves: usize,
+    pub restored: u64,
+}
+
+/// A scenario in progress (holds the test lock: the hosts' statics are shared).
+pub struct World {
+    _serial: MutexGuard<'static, ()>,
+    config: Config,
+    pub rng: SimRng,
+    pub time: VirtualTime,
+    pub hosts: Vec<Rc<SimHost>>,
+    pub drivers: Vec<Box<dyn DriverOps>>,
+    pub vms: Vec<Vm>,
+    pub findings: Vec<String>,
+    pub migrations: Vec<Migration>,
+    blocks_before: [i64; HOSTS],
+}
+
+fn identity(vm: u32, nic: u32) -> PortIdentity {
+    let mut bytes = [0u8; 16];
+    bytes[..4].copy_from_slice(b"NIC-");
+    bytes[4..8].copy_from_slice(&vm.to_be_bytes());
+    bytes[8..12].copy_from_slice(&nic.to_be_bytes());
+    PortIdentity(bytes)
+}
+
+fn add_direction(into: &mut DirectionCounters, verdict: Verdict, length: u32) {
+    match verdict {
+        Verdict::Permit => into.permitted.record(length),
+        Verdict::Drop(_) => into.dropped_rate_limited.record(length),
+    }
+}
+
+impl World {
+    /// Boots the hosts, loads ferry on each (vSwitch subscription) and adds the VMs on
+    /// host 0.
+    pub fn new(config: Config) -> Self {
+        let serial = crate::serial();
+        let mut rng = SimRng::new(config.seed);
+        let time = VirtualTime::new();
+        let hosts: Vec<Rc<SimHost>> = (0..HOSTS)
+            .map(|index| {
+                let services = HostServices {
+                    kmcl: Kmcl::new(),
+                    vswitch: VSwitch::new(1000 * (index as u32 + 1) + rng.below(500) as u32),
+                    clock: HostClock::new(time.clone(), rng.range(1, 1 << 40)),
+                };
+                services
+                    .kmcl
+                    .set_delivery_before_post_started(rng.chance(50));
+                Rc::new(SimHost {
+                    index,
+                    services,
+                    abi: Default::default(),
+                })
+            })
+            .collect();
+        install(hosts.clone());
+        let blocks_before = std::array::from_fn(live_blocks);
+        let mut world = Self {
+            _serial: serial,
+            config,
+            rng,
+            time,
+            hosts,
+            drivers: drivers(),
+            vms: Vec::new(),
+            findings: Vec::new(),
+            migrations: Vec::new(),
+            blocks_before,
+        };
+        for (index, driver) in world.drivers.iter().enumerate() {
+            if let Err(status) = driver.load() {
+                world
+                    .findings
+                    .push(format!("host-{index}: load failed: {status}"));
+            }
+        }
+        for id in 1..=world.config.vms {
+            world.add_vm(id);
+        }
+        world
+    }
+
+    fn finding(&mut self, text: String) {
+        self.findings.push(text);
+    }
+
+    /// The simulated KMCL channel behind a driver's channel handle on `host`.
+    fn mock_of(&self, host: usize, channel: VMBCHANNEL) -> Option<ChannelHandle> {
+        let id = decode(host, Tag::Channel, channel.as_raw())?;
+        self.hosts[host].abi.channels.borrow().get(&id)?.mock
+    }
+
+    /// Creates `nics` on `host` through PORT_CREATE and binds each to its NIC.
+    fn create_ports(
+        &mut self,
+        host: usize,
+        nics: &[PortIdentity],
+        configs: &[PortConfig],
+    ) -> Vec<SwitchPortId> {
+        let mut ports = Vec::new();
+        for (nic, config) in nics.iter().zip(configs) {
+            let driver = &self.drivers[host];
+            match self.hosts[host]
+                .services
+                .vswitch
+                .create_port(*nic, driver.callout())
+            {
+                Ok(port) => {
+                    if let Err(error) = driver.bind_nic(port, *nic, *config) {
+                        self.finding(format!("host-{host}: port {}: {error}", port.0));
+                    }
+                    ports.push(port);
+                }
+                Err(status) => self.finding(format!("host-{host}: PORT_CREATE: {status}")),
+            }
+        }
+        ports
+    }
+
+    fn add_vm(&mut self, id: u32) {
+        let nics: Vec<PortIdentity> = (0..self.config.ports).map(|n| identity(id, n)).collect();
+        let configs: Vec<PortConfig> = nics
+            .iter()
+            .map(|_| {
+                if self.rng.chance(50) {
+                    PortConfig {
+                        ingress: RateLimit {
+                            bytes_per_second: self.rng.range(20_000, 400_000),
+                            burst_bytes: self.rng.range(2_000, 12_000),
+                        },
+                        egress: RateLimit::UNLIMITED,
+                    }
+                } else {
+                    PortConfig::UNLIMITED
+                }
+            })
+            .collect();
+        let flows = (0..nics.len())
+            .map(|n| {
+                (0..self.config.flows)
+                    .map(|f| {
+                        FlowKey::v4(
+                            [10, id as u8, n as u8, 1],
+                            [10, 200, (f / 200) as u8, (f % 200) as u8],
+                            1024 + f as u16,
+                            if f % 2 == 0 { 443 } else { 53 },
+                            if f % 2 == 0 { 6 } else { 17 },
+                        )
+                    })
+                    .collect()
+            })
+            .collect();
+        let ports = self.create_ports(0, &nics, &configs);
+        let vmbus = self.hosts[0].add_vm(id);
+        let channel = match self.drivers[0].offer(vmbus, nics[0], true) {
+            Ok(channel) => channel,
+            Err(status) => {
+                self.finding(format!("vm {id}: offer failed: {status}"));
+                return;
+            }
+        };
+        let Some(mock) = self.mock_of(0, channel) else {
+            self.finding(format!("vm {id}: the offered channel reached no KMCL channel"));
+            return;
+        };
+        let mut guest = GuestAgent::new(
+            id,
+            AckPolicy {
+                late_percent: 0,
+                late_ticks: 0,
+                never_percent: 0,
+            },
+        );
+        let status = self.hosts[0]
+            .services
+            .kmcl
+            .guest_open(mock, self.drivers[0].callbacks());
+        guest.set_open(status.is_success());
+        if !status.is_success() {
+            self.finding(format!("vm {id}: the guest's open was refused: {status}"));
+        }
+        self.vms.push(Vm {
+            id,
+            host: 0,
+            channel,
+            mock,
+            expected: vec![PortCounters::ZERO; nics.len()],
+            ports,
+            nics,
+            configs,
+            flows,
+            guest,
+        });
+        let vm = self.vms.len() - 1;
+        self.deliver(vm);
+    }
+
+    /// Hands the guest what KMCL put in its ring.
+    pub fn deliver(&mut self, vm: usize) {
+        let now = self.time.now();
+        let v = &mut self.vms[vm];
+        let items = self.hosts[v.host].services.kmcl.take_to_guest(v.mock);
+        if !items.is_empty() {
+            v.guest.receive(items, now, &mut self.rng);
+        }
+    }
+
+    /// One delivery batch from the guest's ring (ProcessPacket, completion routines,
+    /// ProcessingComplete, all through C).
+    pub fn pump(&mut self, vm: usize, budget: usize) {
+        let v = &mut self.vms[vm];
+        let callbacks = self.drivers[v.host].callbacks();
+        self.hosts[v.host]
+            .services
+            .kmcl
+            .pump(v.mock, &mut v.guest.ring, budget, callbacks);
+        self.deliver(vm);
+    }
+
+    fn classify(&mut self, vm: usize) {
+        let v = &self.vms[vm];
+        if v.ports.is_empty() {
+            return;
+        }
+        let nic = self.rng.index(v.ports.len());
+        let key = v.flows[nic][self.rng.index(v.flows[nic].len())];
+        let direction = if self.rng.chance(50) {
+            Direction::Ingress
+        } else {
+            Direction::Egress
+        };
+        let length = self.rng.range(64, 1514) as u32;
+        let frame = FrameInfo {
+            direction,
+            flow: key,
+            length,
+        };
+        let host = v.host;
+        let Some(verdict) = self.hosts[host].services.vswitch.classify(
+            v.ports[nic],
+            &frame,
+            self.drivers[host].callout(),
+        ) else {
+            let text = format!("vm {}: a frame for a port the switch does not know", v.id);
+            self.finding(text);
+            return;
+        };
+        let expected = &mut self.vms[vm].expected[nic];
+        match direction {
+            Direction::Ingress => add_direction(&mut expected.ingress, verdict, length),
+            Direction::Egress => add_direction(&mut expected.egress, verdict, length),
+        }
+    }
+
+    /// Raises every event on the VM's channel (notifications the guest must ack).
+    pub fn raise(&mut self, vm: usize) {
+        let v = &self.vms[vm];
+        if let Err(error) = self.drivers[v.host].raise(v.channel, EventSet::ALL) {
+            let text = format!("vm {}: send failed: {error}", v.id);
+            self.finding(text);
+        }
+        self.deliver(vm);
+    }
+
+    fn step(&mut self) {
+        self.time.advance(self.rng.range(100, 3_000));
+        let vm = self.rng.index(self.vms.len());
+        match self.rng.below(100) {
+            0..=29 => {
+                let roll = self.rng.below(100);
+                let v = &mut self.vms[vm];
+                if self.config.hostile && roll < 5 {
+                    v.guest.send_malformed(&mut self.rng);
+                } else if self.config.hostile && roll < 8 {
+                    v.guest.send_oversized(&mut self.rng);
+                } else {
+                    v.guest.send_request(&mut self.rng);
+                }
+            }
+            30..=54 => {
+                let budget = self.rng.range(1, 6) as usize;
+                self.pump(vm, budget);
+            }
+            55..=79 => {
+                for _ in 0..self.rng.range(1, 4) {
+                    self.classify(vm);
+                }
+            }
+            80..=87 => self.raise(vm),
+            _ => {
+                let now = self.time.now();
+                self.vms[vm].guest.send_due_acks(now);
+            }
+        }
+    }
+
+    /// `steps` random steps of guest requests, deliveries, frames, notifications and acks.
+    pub fn traffic(&mut self, steps: u64) {
+        for _ in 0..steps {
+            self.step();
+        }
+    }
+
+    /// A burst right before a pause: requests delivered, notifications sent and not acked.
+    fn busy(&mut self, vm: usize) {
+        for _ in 0..self.rng.range(1, 4) {
+            self.vms[vm].guest.send_request(&mut self.rng);
+        }
+        self.pump(vm, 8);
+        self.raise(vm);
+    }
+
+    fn check_paused(&mut self, vm: usize) {
+        let v = &self.vms[vm];
+        let kmcl = self.hosts[v.host]
+            .services
+            .kmcl
+            .info(v.mock)
+            .map_or(0, |i| i.outstanding_incoming);
+        let core = self.drivers[v.host]
+            .outstanding(v.channel)
+            .map_or(0, |o| o.0);
+        if kmcl != 0 || core != 0 {
+            let text = format!(
+                "vm {}: after VmbChannelPause {kmcl} packets outstanding in KMCL, {core} in core",
+                v.id
+            );
+            self.finding(text);
+        }
+    }
+
+    /// Suspends the VM's channel in the middle of traffic, lets the guest keep writing, and
+    /// resumes it.
+    pub fn suspend_resume(&mut self, vm: usize) {
+        self.busy(vm);
+        let (host, channel) = (self.vms[vm].host, self.vms[vm].channel);
+        self.drivers[host].pause(channel);
+        self.check_paused(vm);
+        let delivered = self.delivered(vm);
+        for _ in 0..4 {
+            self.time.advance(self.rng.range(1_000, 10_000));
+            self.vms[vm].guest.send_request(&mut self.rng);
+            self.pump(vm, 4);
+        }
+        if self.delivered(vm) != delivered {
+            let text = format!("vm {}: packets delivered while paused", self.vms[vm].id);
+            self.finding(text);
+        }
+        self.drivers[host].start(channel);
+        self.deliver(vm);
+    }
+
+    fn delivered(&self, vm: usize) -> u64 {
+        let v = &self.vms[vm];
+        self.hosts[v.host]
+            .services
+            .kmcl
+            .info(v.mock)
+            .map_or(0, |i| i.stats.delivered)
+    }
+
+    /// Live migration of `vm` to the next host. `pend`: whether the port saves answer
+    /// `STATUS_PENDING` (random if `None`). Returns whether it completed.
+    pub fn migrate(&mut self, vm: usize, pend: Option<bool>) -> bool {
+        let src = self.vms[vm].host;
+        let dst = (src + 1) % HOSTS;
+        let id = self.vms[vm].id;
+        let (channel, old_ports) = (self.vms[vm].channel, self.vms[vm].ports.clone());
+        let mut report = Migration {
+            from: src,
+            to: dst,
+            old_ports: old_ports.clone(),
+            ..Migration::default()
+        };
+
+        // Source: pause mid-traffic, save the channel (SavePacket two-call through C).
+        self.busy(vm);
+        self.drivers[src].pause(channel);
+        self.check_paused(vm);
+        self.deliver(vm);
+        report.in_flight_at_save = self.drivers[src].outstanding(channel).map_or(0, |o| o.1);
+        let rng = &mut self.rng;
+        let mut size = || rng.range(1, 400) as usize;
+        let saved = self.drivers[src].save_channel(channel, &mut size);
+        let (session, chunks) = match saved {
+            Ok(saved) => saved,
+            Err(reason) => {
+                self.finding(format!("vm {id}: channel save failed: {reason}"));
+                self.drivers[src].start(channel);
+                return false;
+            }
+        };
+        report.chunks = chunks.len();
+
+        // Source: the switch saves each port's runtime state (maybe pended, then finished
+        // through FwpsvSwitchNotifyComplete0).
+        let mut blobs = Vec::new();
+        let mut snapshots = Vec::new();
+        for port in &old_ports {
+            let pended = pend.unwrap_or_else(|| self.rng.chance(50));
+            let driver = &self.drivers[src];
+            let vswitch = &self.hosts[src].services.vswitch;
+            driver.set_pend_saves(pended);
+            let snapshot = driver.snapshot(*port);
+            let oid = vswitch.request_save(*port, self.hosts[src].services.clock.now(), driver.callout());
+            driver.set_pend_saves(false);
+            let snapshot = if pended {
+                report.pended_port_saves += 1;
+                self.time.advance(self.rng.range(100, 20_000));
+                let driver = &self.drivers[src];
+                let snapshot = driver.snapshot(*port);
+                if !driver.finish_save(*port) {
+                    self.finding(format!("vm {id}: port {}: no pended save to finish", port.0));
+                }
+                snapshot
+            } else {
+                snapshot
+            };
+            let now = self.hosts[src].services.clock.now();
+            match self.hosts[src].services.vswitch.save_progress(oid, now) {
+                Some(SaveProgress::Saved(blob)) => blobs.push(blob),
+                other => {
+                    self.finding(format!("vm {id}: port {} save ended {other:?}", port.0));
+                    self.drivers[src].start(channel);
+                    return false;
+                }
+            }
+            snapshots.push(snapshot);
+        }
+
+        // Transfer: bytes only.
+        let bytes = chunks.iter().map(Vec::len).sum::<usize>()
+            + session.len()
+            + blobs.iter().map(Vec::len).sum::<usize>();
+        self.time.advance(bytes as u64 / 2 + 1_000);
+
+        // Destination: ports (new ids) restored first, then the channel.
+        let (nics, configs) = (self.vms[vm].nics.clone(), self.vms[vm].configs.clone());
+        let new_ports = self.create_ports(dst, &nics, &configs);
+        for ((port, blob), (old, at_save)) in
+            new_ports.iter().zip(&blobs).zip(old_ports.iter().zip(&snapshots))
+        {
+            let status = self.hosts[dst].services.vswitch.restore(
+                *port,
+                blob,
+                self.drivers[dst].callout(),
+            );
+            if !status.is_success() {
+                self.finding(format!("vm {id}: restore of port {} -> {}: {status}", old.0, port.0));
+                continue;
+            }
+            let now = self.drivers[dst].snapshot(*port);
+            match (at_save, now) {
+                (Some(a), Some(b)) if *a == b => {}
+                (Some(a), Some(b)) => self.finding(format!(
+                    "vm {id}: port {} -> {}: state differs: {}",
+                    old.0,
+                    port.0,
+                    a.differences(&b).join("; ")
+                )),
+                _ => self.finding(format!("vm {id}: port {} -> {}: no state", old.0, port.0)),
+            }
+        }
+        let vmbus = self.hosts[dst].add_vm(id);
+        let new_channel = match self.drivers[dst].offer(vmbus, nics[0], false) {
+            Ok(channel) => channel,
+            Err(status) => {
+                self.finding(format!("vm {id}: destination offer failed: {status}"));
+                return false;
+            }
+        };
+        if let Err(reason) = self.drivers[dst].restore_channel(new_channel, &session, &chunks) {
+            self.finding(format!("vm {id}: restore of intact bytes refused: {reason}"));
+            return false;
+        }
+        report.restored = self.drivers[dst]
+            .stats(new_channel)
+            .map_or(0, |s| s.transactions_restored);
+        let Some(mock) = self.mock_of(dst, new_channel) else {
+            self.finding(format!("vm {id}: restored channel has no KMCL channel"));
+            return false;
+        };
+        {
+            let v = &mut self.vms[vm];
+            v.host = dst;
+            v.channel = new_channel;
+            v.mock = mock;
+            v.ports = new_ports.clone();
+        }
+        self.drivers[dst].start(new_channel);
+
+        // Source lets go: Disable (Closed, cancellations through the completion routine),
+        // Cleanup, and the ports' PORT_DELETE.
+        self.close_channel(src, channel);
+        for port in &old_ports {
+            self.hosts[src]
+                .services
+                .vswitch
+                .delete_port(*port, self.drivers[src].callout());
+        }
+        self.deliver(vm);
+        report.new_ports = new_ports;
+        self.migrations.push(report);
+        true
+    }
+
+    /// Closes a channel and checks that core saw every packet KMCL delivered on it.
+    fn close_channel(&mut self, host: usize, channel: VMBCHANNEL) {
+        let mock = self.mock_of(host, channel);
+        let stats = self.drivers[host].close(channel);
+        let kmcl = mock.and_then(|m| self.hosts[host].services.kmcl.info(m));
+        if let (Some(core), Some(kmcl)) = (stats, kmcl)
+            && core.packets_delivered != kmcl.stats.delivered
+        {
+            self.finding(format!(
+                "host-{host}: KMCL delivered {} packets, core saw {}",
+                kmcl.stats.delivered, core.packets_delivered
+            ));
+        }
+    }
+
+    /// Lets everything in flight finish: acks sent, rings drained.
+    pub fn drain(&mut self) {
+        for _ in 0..200 {
+            self.time.advance(2_000);
+            for vm in 0..self.vms.len() {
+                self.vms[vm].guest.hurry_acks();
+                let now = self.time.now();
+                self.vms[vm].guest.send_due_acks(now);
+                self.pump(vm, 64);
+            }
+            if self
+                .vms
+                .iter()
+                .all(|v| v.guest.ring.is_empty() && v.guest.acks_due() == 0)
+            {
+                break;
+            }
+        }
+    }
+
+    /// Runs the configured scenario: traffic, a suspend, the migrations, traffic, drain,
+    /// checks, unload. Returns the findings.
+    pub fn run(self) -> Vec<String> {
+        self.run_counted().0
+    }
+
+    /// [`Self::run`], also returning the number of migrations that completed.
+    pub fn run_counted(mut self) -> (Vec<String>, usize) {
+        if self.vms.is_empty() {
+            return (self.findings, 0);
+        }
+        let steps = self.config.steps;
+        self.traffic(steps);
+        let vm = self.rng.index(self.vms.len());
+        self.suspend_resume(vm);
+        self.traffic(steps);
+        for _ in 0..self.config.migrations {
+            let vm = self.rng.index(self.vms.len());
+            self.migrate(vm, None);
+            self.traffic(steps);
+        }
+        self.drain();
+        self.check();
+        self.unload();
+        (self.findings, self.migrations.len())
+    }
+
+    /// The C side's counters of `host`.
+    pub fn counts(&self, host: usize) -> AbiCounts {
+        self.hosts[host].abi.counts.get()
+    }
+
+    /// Checks the invariants now (after [`Self::drain`]); findings are added.
+    pub fn check(&mut self) {
+        let mut out = Vec::new();
+        for host in &self.hosts {
+            out.extend(host.take_violations());
+            for line in host.abi.log.borrow_mut().drain(..) {
+                if line.starts_with("Warning") || line.starts_with("Error") {
+                    out.push(format!("host-{}: driver logged {line}", host.index));
+                }
+            }
+            let kmcl = &host.services.kmcl;
+            for handle in kmcl.channel_handles() {
+                let Some(info) = kmcl.info(handle) else {
+                    continue;
+                };
+                let s = info.stats;
+                if s.delivered != s.completed + s.failed + info.outstanding_incoming as u64
+                    || info.outstanding_incoming != 0
+                {
+                    out.push(format!(
+                        "host-{} channel {}: delivered {}, completed {}, failed {}, outstanding {}",
+                        host.index,
+                        handle.0,
+                        s.delivered,
+                        s.completed,
+                        s.failed,
+                        info.outstanding_incoming
+                    ));
+                }
+            }
+            let c = host.abi.counts.get();
+            if c.process_packet != c.packet_complete + c.packet_fail {
+                out.push(format!(
+                    "host-{}: ProcessPacket x{}, PacketComplete x{}, PacketFail x{}",
+                    host.index, c.process_packet, c.packet_complete, c.packet_fail
+                ));
+            }
+        }
+        for v in &self.vms {
+            let driver = &self.drivers[v.host];
+            let kmcl = &self.hosts[v.host].services.kmcl;
+            out.extend(v.guest.ledger.violations.iter().cloned());
+            if v.guest.outstanding() != 0 {
+                out.push(format!("vm {}: {} requests never answered", v.id, v.guest.outstanding()));
+            }
+            if let (Some(core), Some(info)) = (driver.stats(v.channel), kmcl.info(v.mock))
+                && core.packets_delivered != info.stats.delivered
+            {
+                out.push(format!(
+                    "vm {}: KMCL delivered {}, core saw {}",
+                    v.id, info.stats.delivered, core.packets_delivered
+                ));
+            }
+            // Host->guest: every ack the guest sent reached exactly one completion routine,
+            // on whichever host the VM was on.
+            let completions: u64 = self
+                .hosts
+                .iter()
+                .flat_map(|h| {
+                    let kmcl = &h.services.kmcl;
+                    kmcl.channel_handles()
+                        .into_iter()
+                        .filter_map(|c| kmcl.info(c))
+                        .collect::<Vec<_>>()
+                })
+                .filter(|i| i.vm == v.id)
+                .map(|i| i.stats.guest_completions)
+                .sum();
+            let in_ring = v
+                .guest
+                .ring
+                .iter()
+                .filter(|i| matches!(i, ToHost::Completion { .. }))
+                .count() as u64;
+            if completions != v.guest.ledger.acks_sent - in_ring {
+                out.push(format!(
+                    "vm {}: guest acked {} transactions, hosts saw {completions} completions",
+                    v.id,
+                    v.guest.ledger.acks_sent - in_ring
+                ));
+            }
+            let in_use: BTreeSet<u64> = kmcl.outgoing_txids(v.mock).into_iter().collect();
+            if &in_use != v.guest.withheld() {
+                out.push(format!("vm {}: transactions still in flight: {in_use:?}", v.id));
+            }
+            let core_out = driver.outstanding(v.channel).map_or(0, |o| o.1);
+            if core_out != in_use.len() {
+                out.push(format!(
+                    "vm {}: core holds {core_out} transactions, KMCL {}",
+                    v.id,
+                    in_use.len()
+                ));
+            }
+            for (nic, identity) in v.nics.iter().enumerate() {
+                match driver.counters_by_identity(identity) {
+                    Some(counters)
+                        if counters.ingress == v.expected[nic].ingress
+                            && counters.egress == v.expected[nic].egress => {}
+                    other => out.push(format!(
+                        "vm {} nic {nic}: port counters {other:?}, classified {:?}",
+                        v.id, v.expected[nic]
+                    )),
+                }
+            }
+        }
+        self.findings.extend(out);
+    }
+
+    /// Unloads ferry from every host (VMs still running: their channels are revoked) and
+    /// checks that nothing is left: blocks, packet objects, channels, pending saves, blobs.
+    pub fn unload(&mut self) {
+        for (index, driver) in self.drivers.iter().enumerate() {
+            driver.unload();
+            let host = &self.hosts[index];
+            let mut out = host.take_violations();
+            let ports: Vec<SwitchPortId> = host
+                .services
+                .vswitch
+                .ports()
+                .into_iter()
+                .map(|(p, _)| p)
+                .collect();
+            if driver.pending_saves() != 0 || driver.published_states() != 0 {
+                out.push(format!(
+                    "host-{index}: after unload {} saves pending, {} blobs held",
+                    driver.pending_saves(),
+                    driver.published_states()
+                ));
+            }
+            // The switch's ports outlive the driver; the image's port table would not.
+            driver.forget_ports(&ports);
+            if driver.ports_len() != 0 {
+                out.push(format!("host-{index}: {} ports left in the table", driver.ports_len()));
+            }
+            let blocks = live_blocks(index) - self.blocks_before[index];
+            if blocks != 0 {
+                out.push(format!("host-{index}: {blocks} kernel blocks not freed at unload"));
+            }
+            if !host.abi.packets.borrow().is_empty() {
+                out.push(format!(
+                    "host-{index}: {} packet objects not freed",
+                    host.abi.packets.borrow().len()
+                ));
+            }
+            let live = host
+                .abi
+                .channels
+                .borrow()
+                .values()
+                .filter(|c| c.phase != Phase::CleanedUp)
+                .count();
+            if live != 0 || driver.channels() != 0 {
+                out.push(format!("host-{index}: {live} channels not cleaned up"));
+            }
+            if host.abi.subscription.borrow().is_some() || !host.abi.saves.borrow().is_empty() {
+                out.push(format!("host-{index}: subscription or pended saves left"));
+            }
+            for line in host.abi.log.borrow_mut().drain(..) {
+                if line.starts_with("Warning") || line.starts_with("Error") {
+                    out.push(format!("host-{index}: driver logged {line} at unload"));
+                }
+            }
+            self.findings.extend(out);
+        }
+        for v in &mut self.vms {
+            v.guest.set_open(false);
+        }
+    }
+}
