@@ -237,10 +237,7 @@ impl<H: SimFerryHost> Driver<H> {
         channel: VMBCHANNEL,
         f: impl FnOnce(&OfferedChannel<H::Kernel>) -> R,
     ) -> Option<R> {
-        self.channels
-            .borrow()
-            .get(&channel.as_raw().addr())
-            .map(f)
+        self.channels.borrow().get(&channel.as_raw().addr()).map(f)
     }
 }
 

@@ -22,7 +22,9 @@ use std::collections::VecDeque;
 use std::ffi::c_void;
 
 use ferry_core::status::NtStatus;
-use ferry_platform_mock::kmcl::{ChannelHandle, IncomingPacketHandle, PacketHandle, ServerCallbacks};
+use ferry_platform_mock::kmcl::{
+    ChannelHandle, IncomingPacketHandle, PacketHandle, ServerCallbacks,
+};
 use ferry_platform_wdk::ffi::base::{BOOLEAN, DEVICE_OBJECT, GUID, HANDLE, MDL, UNICODE_STRING};
 use ferry_platform_wdk::ffi::kmcl::{
     KMCL_SERVER_INTERFACE_V1, PFN_VMB_CHANNEL_PROCESS_PACKET, PFN_VMB_CHANNEL_PROCESSING_COMPLETE,
@@ -32,11 +34,16 @@ use ferry_platform_wdk::ffi::kmcl::{
     VMBUS_SERVER_CHANNEL_INIT_FLAGS,
 };
 
-use crate::sim_host::{ChannelObject, PacketObject, PacketState, Phase, SimHost, Tag, decode, encode, host_of};
+use crate::sim_host::{
+    ChannelObject, PacketObject, PacketState, Phase, SimHost, Tag, decode, encode, host_of,
+};
 
 /// The transaction quota KMCL uses when the driver sets none (the real default is
 /// unconfirmed, kmcl.md §4).
 const DEFAULT_QUOTA: u32 = 256;
+
+/// `STATUS_INVALID_HANDLE` (ntstatus.h).
+const STATUS_INVALID_HANDLE: NtStatus = NtStatus(0xC000_0008_u32 as i32);
 
 fn channel_handle(host: usize, id: u64) -> VMBCHANNEL {
     VMBCHANNEL::from_raw(encode(host, Tag::Channel, id))
@@ -71,8 +78,10 @@ fn on_channel<const N: usize, R>(
     f: impl FnOnce(&mut ChannelObject) -> R,
 ) -> Option<R> {
     let Some(id) = decode(N, Tag::Channel, channel.as_raw()) else {
-        host.abi
-            .violation(format!("{name}: {:p} is not a channel of this host", channel.as_raw()));
+        host.abi.violation(format!(
+            "{name}: {:p} is not a channel of this host",
+            channel.as_raw()
+        ));
         return None;
     };
     let mut channels = host.abi.channels.borrow_mut();
@@ -108,8 +117,9 @@ fn on_init<const N: usize>(
     match result {
         Some(Ok(status)) => status,
         Some(Err(phase)) => {
-            host.abi
-                .violation(format!("{name} in phase {phase:?}: only before VmbChannelEnable"));
+            host.abi.violation(format!(
+                "{name} in phase {phase:?}: only before VmbChannelEnable"
+            ));
             NtStatus::INVALID_DEVICE_STATE
         }
         None => NtStatus::INVALID_PARAMETER,
@@ -130,7 +140,9 @@ fn mock_of<const N: usize>(
         }
         match (c.phase, c.mock) {
             (Phase::Enabled, Some(mock)) => Ok(mock),
-            (phase, _) => Err(format!("{name} in phase {phase:?}: the channel is not enabled")),
+            (phase, _) => Err(format!(
+                "{name} in phase {phase:?}: the channel is not enabled"
+            )),
         }
     })?;
     match found {
@@ -174,8 +186,9 @@ unsafe extern "system" fn channel_cleanup<const N: usize>(channel: VMBCHANNEL) {
         return;
     };
     if phase == Phase::Enabled {
-        host.abi
-            .violation(format!("VmbChannelCleanup of channel {id} without VmbChannelDisable"));
+        host.abi.violation(format!(
+            "VmbChannelCleanup of channel {id} without VmbChannelDisable"
+        ));
     }
     let packets = host
         .abi
@@ -286,7 +299,9 @@ unsafe extern "system" fn channel_set_pointer<const N: usize>(
     pointer: *mut c_void,
 ) {
     let host = host_of::<N>();
-    on_channel::<N, _>(&host, channel, "VmbChannelSetPointer", |c| c.pointer = pointer);
+    on_channel::<N, _>(&host, channel, "VmbChannelSetPointer", |c| {
+        c.pointer = pointer
+    });
 }
 
 unsafe extern "system" fn channel_get_pointer<const N: usize>(channel: VMBCHANNEL) -> *mut c_void {
@@ -333,7 +348,9 @@ unsafe extern "system" fn channel_init_set_friendly_name<const N: usize>(
     channel: VMBCHANNEL,
     _name: *const UNICODE_STRING,
 ) -> NtStatus {
-    on_init::<N>(channel, "VmbChannelInitSetFriendlyName", |_| NtStatus::SUCCESS)
+    on_init::<N>(channel, "VmbChannelInitSetFriendlyName", |_| {
+        NtStatus::SUCCESS
+    })
 }
 
 unsafe extern "system" fn channel_init_set_process_packet_callbacks<const N: usize>(
@@ -414,15 +431,19 @@ unsafe extern "system" fn server_channel_init_set_vmbus_handle<const N: usize>(
     handle: HANDLE,
 ) -> NtStatus {
     let host = host_of::<N>();
-    let vm = decode(N, Tag::KernelVmbus, handle)
-        .and_then(|id| host.abi.vms.borrow().get(&id).copied());
-    let status = on_init::<N>(channel, "VmbServerChannelInitSetVmbusHandle", |c| match vm {
-        Some(vm) => {
-            c.vm = Some(vm);
-            NtStatus::SUCCESS
-        }
-        None => NtStatus(0xC000_0008_u32 as i32) /* STATUS_INVALID_HANDLE */,
-    });
+    let vm =
+        decode(N, Tag::KernelVmbus, handle).and_then(|id| host.abi.vms.borrow().get(&id).copied());
+    let status = on_init::<N>(
+        channel,
+        "VmbServerChannelInitSetVmbusHandle",
+        |c| match vm {
+            Some(vm) => {
+                c.vm = Some(vm);
+                NtStatus::SUCCESS
+            }
+            None => STATUS_INVALID_HANDLE,
+        },
+    );
     if vm.is_none() {
         host.abi.violation(format!(
             "VmbServerChannelInitSetVmbusHandle({handle:p}): not a kernel VMBus handle of this host"
@@ -437,7 +458,7 @@ unsafe extern "system" fn convert_vmbus_handle_to_kernel_handle<const N: usize>(
 ) -> NtStatus {
     let host = host_of::<N>();
     let Some(vm) = decode(N, Tag::UserVmbus, user) else {
-        return NtStatus(0xC000_0008_u32 as i32) /* STATUS_INVALID_HANDLE */;
+        return STATUS_INVALID_HANDLE;
     };
     if kernel.is_null() {
         return NtStatus::INVALID_PARAMETER;
@@ -531,7 +552,7 @@ fn on_packet<const N: usize, R>(
 unsafe extern "system" fn packet_free<const N: usize>(packet: VMBPACKET) {
     let host = host_of::<N>();
     let in_flight = on_packet::<N, _>(&host, packet, "VmbPacketFree", |id, p| {
-        matches!(p.state, PacketState::InFlight(_)).then_some(id)
+        matches!(p.state, PacketState::InFlight).then_some(id)
     });
     match in_flight {
         Some(Some(id)) => host.abi.violation(format!(
@@ -557,9 +578,14 @@ unsafe extern "system" fn packet_set_completion_routine<const N: usize>(
     });
 }
 
-unsafe extern "system" fn packet_set_pointer<const N: usize>(packet: VMBPACKET, pointer: *mut c_void) {
+unsafe extern "system" fn packet_set_pointer<const N: usize>(
+    packet: VMBPACKET,
+    pointer: *mut c_void,
+) {
     let host = host_of::<N>();
-    on_packet::<N, _>(&host, packet, "VmbPacketSetPointer", |_, p| p.pointer = pointer);
+    on_packet::<N, _>(&host, packet, "VmbPacketSetPointer", |_, p| {
+        p.pointer = pointer
+    });
 }
 
 unsafe extern "system" fn packet_get_pointer<const N: usize>(packet: VMBPACKET) -> *mut c_void {
@@ -587,7 +613,9 @@ fn sendable<const N: usize>(
         if matches!(p.state, PacketState::Allocated) {
             Ok((id, p.channel, p.routine.is_some()))
         } else {
-            Err(format!("{name} of packet {id}, which was sent or restored already"))
+            Err(format!(
+                "{name} of packet {id}, which was sent or restored already"
+            ))
         }
     })?;
     let (id, channel, has_routine) = match found {
@@ -598,8 +626,9 @@ fn sendable<const N: usize>(
         }
     };
     if !has_routine {
-        host.abi
-            .violation(format!("{name} of packet {id} without a completion routine"));
+        host.abi.violation(format!(
+            "{name} of packet {id} without a completion routine"
+        ));
     }
     let channels = host.abi.channels.borrow();
     let c = channels.get(&channel)?;
@@ -640,9 +669,11 @@ unsafe extern "system" fn packet_send<const N: usize>(
     };
     let key_bits = u32::try_from(id).unwrap_or(u32::MAX);
     match host.services.kmcl.packet_send(mock, key_bits, &payload) {
-        Ok(handle) => {
+        // The simulated KMCL's handle stands for its in-use record; the C side tracks the
+        // object itself.
+        Ok(_in_use) => {
             if let Some(p) = host.abi.packets.borrow_mut().get_mut(&id) {
-                p.state = PacketState::InFlight(handle);
+                p.state = PacketState::InFlight;
             }
             NtStatus::SUCCESS
         }
@@ -656,8 +687,7 @@ unsafe extern "system" fn packet_restore<const N: usize>(
     size: u32,
 ) -> NtStatus {
     let host = host_of::<N>();
-    let Some((id, channel, mock, _, restoring)) =
-        sendable::<N>(&host, packet, "VmbPacketRestore")
+    let Some((id, channel, mock, _, restoring)) = sendable::<N>(&host, packet, "VmbPacketRestore")
     else {
         return NtStatus::INVALID_PARAMETER;
     };
@@ -671,10 +701,12 @@ unsafe extern "system" fn packet_restore<const N: usize>(
     };
     let key_bits = u32::try_from(id).unwrap_or(u32::MAX);
     match host.services.kmcl.packet_restore(mock, key_bits, &library) {
-        Ok(handle) => {
+        // The simulated KMCL's handle stands for its in-use record; the C side tracks the
+        // object itself.
+        Ok(_in_use) => {
             host.abi.count(|c| c.packet_restore += 1);
             if let Some(p) = host.abi.packets.borrow_mut().get_mut(&id) {
-                p.state = PacketState::InFlight(handle);
+                p.state = PacketState::InFlight;
             }
             NtStatus::SUCCESS
         }
@@ -721,7 +753,9 @@ unsafe extern "system" fn channel_save_continue<const N: usize>(
     } else {
         if chunk.bytes != 0 {
             // SAFETY: the driver's buffer holds `size` writable bytes; `chunk.bytes <= size`.
-            unsafe { std::ptr::copy_nonoverlapping(out.as_ptr(), buffer.cast::<u8>(), chunk.bytes) };
+            unsafe {
+                std::ptr::copy_nonoverlapping(out.as_ptr(), buffer.cast::<u8>(), chunk.bytes)
+            };
         }
         // SAFETY: checked non-NULL; the driver's out-parameter.
         unsafe { filled.write(bytes) };
@@ -796,8 +830,7 @@ pub fn interface<const N: usize>() -> KMCL_SERVER_INTERFACE_V1 {
     server.VmbServerChannelInitSetSaveRestorePacketCallbacks =
         Some(server_channel_init_set_save_restore_packet_callbacks::<N>);
     server.VmbServerChannelInitSetVmbusHandle = Some(server_channel_init_set_vmbus_handle::<N>);
-    server.VmbConvertVmbusHandleToKernelHandle =
-        Some(convert_vmbus_handle_to_kernel_handle::<N>);
+    server.VmbConvertVmbusHandleToKernelHandle = Some(convert_vmbus_handle_to_kernel_handle::<N>);
     table
 }
 
@@ -819,8 +852,10 @@ impl<const N: usize> CCallbacks<N> {
     fn channel(host: &SimHost, mock: ChannelHandle) -> Option<(u64, VMBCHANNEL)> {
         let id = host.abi.channel_of_mock(mock);
         if id.is_none() {
-            host.abi
-                .violation(format!("KMCL callback for channel {} unknown to the C side", mock.0));
+            host.abi.violation(format!(
+                "KMCL callback for channel {} unknown to the C side",
+                mock.0
+            ));
         }
         id.map(|id| (id, channel_handle(N, id)))
     }
@@ -844,8 +879,9 @@ impl<const N: usize> CCallbacks<N> {
             c.state_callbacks
         };
         let status = if table.is_null() {
-            host.abi
-                .violation(format!("{event:?} on channel {id}: no state-change callbacks"));
+            host.abi.violation(format!(
+                "{event:?} on channel {id}: no state-change callbacks"
+            ));
             NtStatus::SUCCESS
         } else {
             // SAFETY: the table the driver registered; it must keep it alive for the channel's
@@ -853,11 +889,15 @@ impl<const N: usize> CCallbacks<N> {
             let table = unsafe { table.read() };
             let simple = match event {
                 StateEvent::Opened => {
-                    return Self::finish_state(&host, id, match table.EvtChannelOpened {
-                        // SAFETY: the driver's callback, with its live channel.
-                        Some(opened) => unsafe { opened(handle) },
-                        None => NtStatus::SUCCESS,
-                    });
+                    return Self::finish_state(
+                        &host,
+                        id,
+                        match table.EvtChannelOpened {
+                            // SAFETY: the driver's callback, with its live channel.
+                            Some(opened) => unsafe { opened(handle) },
+                            None => NtStatus::SUCCESS,
+                        },
+                    );
                 }
                 StateEvent::Started => table.EvtChannelStarted,
                 StateEvent::PostStarted => table.EvtChannelPostStarted,
@@ -919,7 +959,10 @@ impl<const N: usize> ServerCallbacks for CCallbacks<N> {
                 .violation(format!("ProcessPacket on channel {id} after Suspend"));
         }
         let incoming = host.abi.new_id();
-        host.abi.incoming.borrow_mut().insert(incoming, (id, packet));
+        host.abi
+            .incoming
+            .borrow_mut()
+            .insert(incoming, (id, packet));
         let completion = encode(N, Tag::Incoming, incoming);
         host.abi.last_incoming.set(completion.addr());
         host.abi.count(|c| c.process_packet += 1);
@@ -976,7 +1019,7 @@ impl<const N: usize> ServerCallbacks for CCallbacks<N> {
         let routine = {
             let mut packets = host.abi.packets.borrow_mut();
             match packets.get_mut(&id) {
-                Some(p) if matches!(p.state, PacketState::InFlight(_)) => {
+                Some(p) if matches!(p.state, PacketState::InFlight) => {
                     p.state = PacketState::Completed;
                     Ok(p.routine)
                 }
@@ -996,8 +1039,9 @@ impl<const N: usize> ServerCallbacks for CCallbacks<N> {
             }
         };
         let Some(routine) = routine else {
-            host.abi
-                .violation(format!("packet {id} completed without a completion routine"));
+            host.abi.violation(format!(
+                "packet {id} completed without a completion routine"
+            ));
             return;
         };
         host.abi.count(|c| c.completion_routine += 1);
@@ -1026,7 +1070,12 @@ impl<const N: usize> ServerCallbacks for CCallbacks<N> {
         let Some((id, handle)) = Self::channel(&host, channel) else {
             return (NtStatus::NOT_FOUND, 0);
         };
-        let callback = host.abi.channels.borrow().get(&id).and_then(|c| c.save_packet);
+        let callback = host
+            .abi
+            .channels
+            .borrow()
+            .get(&id)
+            .and_then(|c| c.save_packet);
         let Some(callback) = callback else {
             // No SavePacket callback: the VSP has nothing of its own to save.
             return (NtStatus::SUCCESS, 0);
@@ -1041,7 +1090,8 @@ impl<const N: usize> ServerCallbacks for CCallbacks<N> {
         };
         // SAFETY: the driver's callback with its live channel and packet object, `size`
         // writable bytes (NULL and 0 for the size call, as KMCL does) and an out-parameter.
-        let status = unsafe { callback(handle, packet_handle(N, packet), data, size, &raw mut bytes) };
+        let status =
+            unsafe { callback(handle, packet_handle(N, packet), data, size, &raw mut bytes) };
         let asked = host.abi.save_sizes.borrow_mut().remove(&packet);
         if size == 0 {
             host.abi.count(|c| c.save_packet_size_calls += 1);
@@ -1091,8 +1141,9 @@ impl<const N: usize> ServerCallbacks for CCallbacks<N> {
         let mut saved = saved.to_vec();
         let status = match callback {
             None => {
-                host.abi
-                    .violation(format!("RestorePacket due on channel {id}: none registered"));
+                host.abi.violation(format!(
+                    "RestorePacket due on channel {id}: none registered"
+                ));
                 NtStatus::NOT_SUPPORTED
             }
             // SAFETY: the driver's callback with its live channel and two exact-size buffers
@@ -1100,9 +1151,17 @@ impl<const N: usize> ServerCallbacks for CCallbacks<N> {
             Some(callback) => unsafe {
                 callback(
                     handle,
-                    if library.is_empty() { std::ptr::null_mut() } else { library.as_mut_ptr().cast() },
+                    if library.is_empty() {
+                        std::ptr::null_mut()
+                    } else {
+                        library.as_mut_ptr().cast()
+                    },
                     u32::try_from(library.len()).unwrap_or(u32::MAX),
-                    if saved.is_empty() { std::ptr::null_mut() } else { saved.as_mut_ptr().cast() },
+                    if saved.is_empty() {
+                        std::ptr::null_mut()
+                    } else {
+                        saved.as_mut_ptr().cast()
+                    },
                     u32::try_from(saved.len()).unwrap_or(u32::MAX),
                 )
             },

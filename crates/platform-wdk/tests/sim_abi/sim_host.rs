@@ -20,14 +20,14 @@ use std::collections::BTreeMap;
 use std::ffi::c_void;
 use std::rc::Rc;
 
-use ferry_platform_mock::kmcl::{ChannelHandle, IncomingPacketHandle, PacketHandle};
+use ferry_platform_mock::kmcl::{ChannelHandle, IncomingPacketHandle};
 use ferry_platform_mock::platform::HostServices;
 use ferry_platform_mock::vswitch::PortSaveCompletion;
 use ferry_platform_wdk::ffi::base::GUID;
 use ferry_platform_wdk::ffi::kmcl::{
     PFN_VMB_CHANNEL_PROCESS_PACKET, PFN_VMB_CHANNEL_PROCESSING_COMPLETE,
-    PFN_VMB_CHANNEL_RESTORE_PACKET, PFN_VMB_CHANNEL_SAVE_PACKET,
-    PFN_VMB_PACKET_COMPLETION_ROUTINE, VMB_CHANNEL_STATE_CHANGE_CALLBACKS,
+    PFN_VMB_CHANNEL_RESTORE_PACKET, PFN_VMB_CHANNEL_SAVE_PACKET, PFN_VMB_PACKET_COMPLETION_ROUTINE,
+    VMB_CHANNEL_STATE_CHANGE_CALLBACKS,
 };
 use ferry_platform_wdk::ffi::wfp::FWPS_VSWITCH_EVENT_DISPATCH_TABLE0;
 
@@ -133,7 +133,7 @@ pub enum PacketState {
     /// Allocated, owned by the driver (it may free it).
     Allocated,
     /// Sent or restored: KMCL owns it until the completion routine runs.
-    InFlight(PacketHandle),
+    InFlight,
     /// The completion routine ran: the driver owns it again and must free it.
     Completed,
 }
@@ -149,7 +149,6 @@ pub struct PacketObject {
 /// `FwpsvSwitchEventsSubscribe0`'s arguments.
 pub struct Subscribed {
     pub id: u32,
-    pub provider: GUID,
     pub context: *mut c_void,
     pub table: FWPS_VSWITCH_EVENT_DISPATCH_TABLE0,
 }

@@ -30,8 +30,9 @@ use crate::sim_host::{PendedSave, SimHost, Subscribed, Tag, decode, encode, host
 
 fn check_flags(host: &SimHost, name: &str, flags: u32, reserved: *mut c_void) {
     if flags != 0 || !reserved.is_null() {
-        host.abi
-            .violation(format!("{name}: flags {flags:#x}, reserved {reserved:p} (0 and NULL)"));
+        host.abi.violation(format!(
+            "{name}: flags {flags:#x}, reserved {reserved:p} (0 and NULL)"
+        ));
     }
 }
 
@@ -52,20 +53,31 @@ unsafe extern "system" fn subscribe<const N: usize>(
         return NtStatus::INVALID_PARAMETER;
     }
     if host.abi.subscription.borrow().is_some() {
-        host.abi
-            .violation("FwpsvSwitchEventsSubscribe0 twice (the simulated switch has one subscriber)".into());
+        host.abi.violation(
+            "FwpsvSwitchEventsSubscribe0 twice (the simulated switch has one subscriber)".into(),
+        );
         return NtStatus::INVALID_DEVICE_STATE;
     }
     let id = u32::try_from(host.abi.new_id()).unwrap_or(u32::MAX);
     // SAFETY: non-NULL pointers from the driver, readable for the call; the table is copied
     // (the driver keeps its own in a `static` regardless).
-    let (provider, table) = unsafe { (provider.read(), table.read()) };
-    *host.abi.subscription.borrow_mut() = Some(Subscribed {
-        id,
-        provider,
-        context,
-        table,
-    });
+    let provider = unsafe { provider.read() };
+    // SAFETY: as above.
+    let table = unsafe { table.read() };
+    if provider
+        == (GUID {
+            Data1: 0,
+            Data2: 0,
+            Data3: 0,
+            Data4: [0; 8],
+        })
+    {
+        host.abi.violation(
+            "FwpsvSwitchEventsSubscribe0 with a zero provider GUID (restores are routed by it)"
+                .into(),
+        );
+    }
+    *host.abi.subscription.borrow_mut() = Some(Subscribed { id, context, table });
     // SAFETY: checked non-NULL; the driver's out-parameter.
     unsafe { id_out.write(id) };
     NtStatus::SUCCESS
@@ -79,8 +91,9 @@ unsafe extern "system" fn unsubscribe<const N: usize>(id: u32, flags: u32, reser
         *subscription = None;
     } else {
         drop(subscription);
-        host.abi
-            .violation(format!("FwpsvSwitchEventsUnsubscribe0({id}): no such subscription"));
+        host.abi.violation(format!(
+            "FwpsvSwitchEventsUnsubscribe0({id}): no such subscription"
+        ));
     }
 }
 
@@ -92,7 +105,8 @@ unsafe extern "system" fn notify_complete<const N: usize>(
 ) {
     let host = host_of::<N>();
     check_flags(&host, "FwpsvSwitchNotifyComplete0", flags, reserved);
-    let pended = decode(N, Tag::Save, context).and_then(|oid| host.abi.saves.borrow_mut().remove(&oid));
+    let pended =
+        decode(N, Tag::Save, context).and_then(|oid| host.abi.saves.borrow_mut().remove(&oid));
     let Some(PendedSave { completion, out }) = pended else {
         host.abi.violation(format!(
             "FwpsvSwitchNotifyComplete0({context:p}, {status}): no save pending under that context (completed twice?)"
@@ -169,7 +183,8 @@ impl<H: SimFerryHost> CCallout<H> {
         };
         host.abi.count(|c| c.port_events += 1);
         // SAFETY: integers and arrays of integers: all-zero is valid.
-        let mut parameters: Box<NDIS_SWITCH_PORT_PARAMETERS> = Box::new(unsafe { std::mem::zeroed() });
+        let mut parameters: Box<NDIS_SWITCH_PORT_PARAMETERS> =
+            Box::new(unsafe { std::mem::zeroed() });
         parameters.PortId = port.0;
         let switch = switch_parameters();
         // SAFETY: the driver's callback with its notifyContext and parameters readable for

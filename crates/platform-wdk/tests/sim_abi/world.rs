@@ -252,7 +252,9 @@ impl World {
             }
         };
         let Some(mock) = self.mock_of(0, channel) else {
-            self.finding(format!("vm {id}: the offered channel reached no KMCL channel"));
+            self.finding(format!(
+                "vm {id}: the offered channel reached no KMCL channel"
+            ));
             return;
         };
         let mut guest = GuestAgent::new(
@@ -494,7 +496,11 @@ impl World {
             let vswitch = &self.hosts[src].services.vswitch;
             driver.set_pend_saves(pended);
             let snapshot = driver.snapshot(*port);
-            let oid = vswitch.request_save(*port, self.hosts[src].services.clock.now(), driver.callout());
+            let oid = vswitch.request_save(
+                *port,
+                self.hosts[src].services.clock.now(),
+                driver.callout(),
+            );
             driver.set_pend_saves(false);
             let snapshot = if pended {
                 report.pended_port_saves += 1;
@@ -502,7 +508,10 @@ impl World {
                 let driver = &self.drivers[src];
                 let snapshot = driver.snapshot(*port);
                 if !driver.finish_save(*port) {
-                    self.finding(format!("vm {id}: port {}: no pended save to finish", port.0));
+                    self.finding(format!(
+                        "vm {id}: port {}: no pended save to finish",
+                        port.0
+                    ));
                 }
                 snapshot
             } else {
@@ -529,16 +538,21 @@ impl World {
         // Destination: ports (new ids) restored first, then the channel.
         let (nics, configs) = (self.vms[vm].nics.clone(), self.vms[vm].configs.clone());
         let new_ports = self.create_ports(dst, &nics, &configs);
-        for ((port, blob), (old, at_save)) in
-            new_ports.iter().zip(&blobs).zip(old_ports.iter().zip(&snapshots))
+        for ((port, blob), (old, at_save)) in new_ports
+            .iter()
+            .zip(&blobs)
+            .zip(old_ports.iter().zip(&snapshots))
         {
-            let status = self.hosts[dst].services.vswitch.restore(
-                *port,
-                blob,
-                self.drivers[dst].callout(),
-            );
+            let status =
+                self.hosts[dst]
+                    .services
+                    .vswitch
+                    .restore(*port, blob, self.drivers[dst].callout());
             if !status.is_success() {
-                self.finding(format!("vm {id}: restore of port {} -> {}: {status}", old.0, port.0));
+                self.finding(format!(
+                    "vm {id}: restore of port {} -> {}: {status}",
+                    old.0, port.0
+                ));
                 continue;
             }
             let now = self.drivers[dst].snapshot(*port);
@@ -562,7 +576,9 @@ impl World {
             }
         };
         if let Err(reason) = self.drivers[dst].restore_channel(new_channel, &session, &chunks) {
-            self.finding(format!("vm {id}: restore of intact bytes refused: {reason}"));
+            self.finding(format!(
+                "vm {id}: restore of intact bytes refused: {reason}"
+            ));
             return false;
         }
         report.restored = self.drivers[dst]
@@ -632,13 +648,9 @@ impl World {
     }
 
     /// Runs the configured scenario: traffic, a suspend, the migrations, traffic, drain,
-    /// checks, unload. Returns the findings.
-    pub fn run(self) -> Vec<String> {
-        self.run_counted().0
-    }
-
-    /// [`Self::run`], also returning the number of migrations that completed.
-    pub fn run_counted(mut self) -> (Vec<String>, usize) {
+    /// checks, unload.
+    /// Returns the findings and the number of migrations that completed.
+    pub fn run(mut self) -> (Vec<String>, usize) {
         if self.vms.is_empty() {
             return (self.findings, 0);
         }
@@ -706,7 +718,11 @@ impl World {
             let kmcl = &self.hosts[v.host].services.kmcl;
             out.extend(v.guest.ledger.violations.iter().cloned());
             if v.guest.outstanding() != 0 {
-                out.push(format!("vm {}: {} requests never answered", v.id, v.guest.outstanding()));
+                out.push(format!(
+                    "vm {}: {} requests never answered",
+                    v.id,
+                    v.guest.outstanding()
+                ));
             }
             if let (Some(core), Some(info)) = (driver.stats(v.channel), kmcl.info(v.mock))
                 && core.packets_delivered != info.stats.delivered
@@ -746,7 +762,10 @@ impl World {
             }
             let in_use: BTreeSet<u64> = kmcl.outgoing_txids(v.mock).into_iter().collect();
             if &in_use != v.guest.withheld() {
-                out.push(format!("vm {}: transactions still in flight: {in_use:?}", v.id));
+                out.push(format!(
+                    "vm {}: transactions still in flight: {in_use:?}",
+                    v.id
+                ));
             }
             let core_out = driver.outstanding(v.channel).map_or(0, |o| o.1);
             if core_out != in_use.len() {
@@ -795,11 +814,16 @@ impl World {
             // The switch's ports outlive the driver; the image's port table would not.
             driver.forget_ports(&ports);
             if driver.ports_len() != 0 {
-                out.push(format!("host-{index}: {} ports left in the table", driver.ports_len()));
+                out.push(format!(
+                    "host-{index}: {} ports left in the table",
+                    driver.ports_len()
+                ));
             }
             let blocks = live_blocks(index) - self.blocks_before[index];
             if blocks != 0 {
-                out.push(format!("host-{index}: {blocks} kernel blocks not freed at unload"));
+                out.push(format!(
+                    "host-{index}: {blocks} kernel blocks not freed at unload"
+                ));
             }
             if !host.abi.packets.borrow().is_empty() {
                 out.push(format!(
