@@ -20,6 +20,7 @@ fn world() -> World {
         steps: 0,
         migrations: 0,
         hostile: false,
+        crashes: false,
     })
 }
 
@@ -143,5 +144,57 @@ fn the_invariant_checks_notice_a_lost_port_count() {
     world.drain();
     world.check();
     assert_recorded(&world.findings, "port counters");
+    unload(world);
+}
+
+#[test]
+fn a_send_between_suspend_and_started_is_recorded() {
+    let world = world();
+    let v = &world.vms[0];
+    world.drivers[0].pause(v.channel);
+    assert!(violations(&world).is_empty());
+    // SAFETY: the simulated host's functions on the VM's live, paused channel; the payload is
+    // readable for the call. Sending now is the breach under test.
+    let status = unsafe {
+        let packet = (kmcl().packet_allocate)(v.channel);
+        (kmcl().packet_set_completion_routine)(packet, Some(ignore_completion));
+        let mut payload = [1u8, 2, 3];
+        (kmcl().packet_send)(
+            packet,
+            payload.as_mut_ptr().cast(),
+            3,
+            std::ptr::null_mut(),
+            ferry_platform_wdk::ffi::kmcl::VMBUS_CHANNEL_FORMAT_FLAG_WAIT_FOR_COMPLETION,
+        )
+    };
+    assert_eq!(status, NtStatus::SUCCESS);
+    assert_recorded(&violations(&world), "after EvtChannelSuspend");
+    unload(world);
+}
+
+/// A completion routine that frees its packet, like the driver's.
+unsafe extern "system" fn ignore_completion(
+    packet: ferry_platform_wdk::ffi::kmcl::VMBPACKET,
+    _status: NtStatus,
+    _buffer: *mut c_void,
+    _length: u32,
+) {
+    // SAFETY: the routine owns the packet; the simulated host's free.
+    unsafe { (kmcl().packet_free)(packet) };
+}
+
+#[test]
+fn a_save_packet_fill_call_without_its_size_call_is_recorded() {
+    use ferry_platform_mock::kmcl::ServerCallbacks;
+
+    let world = world();
+    let v = &world.vms[0];
+    world.drivers[0].pause(v.channel);
+    // KMCL's side of the protocol checked on the driver's answers: a fill call nobody sized.
+    let callbacks = crate::kmcl_table::CCallbacks::<0>;
+    let mut buffer = vec![0u8; 32];
+    let (status, _) = callbacks.save_packet(v.mock, 0xFFFF, &mut buffer);
+    assert!(!status.is_success(), "no transaction carries that key");
+    assert_recorded(&violations(&world), "without a size call");
     unload(world);
 }

@@ -12,6 +12,7 @@ fn config(seed: u64) -> Config {
         steps: 60,
         migrations: 0,
         hostile: false,
+        crashes: false,
     }
 }
 
@@ -164,4 +165,32 @@ fn unload_with_vms_running_revokes_their_channels_and_frees_everything() {
         routines + in_flight as u64
     );
     assert!(world.findings.is_empty(), "{:#?}", world.findings);
+}
+
+#[test]
+fn a_guest_crash_closes_the_channel_under_the_driver_and_the_guest_opens_it_again() {
+    let mut world = World::new(config(7));
+    world.traffic(80);
+    world.raise(0);
+    let in_flight = world.drivers[0]
+        .outstanding(world.vms[0].channel)
+        .unwrap()
+        .1;
+    assert!(in_flight > 0);
+    let routines = world.counts(0).completion_routine;
+    world.crash(0);
+    // KMCL cancelled the transactions the dead guest held, through the completion routine.
+    assert_eq!(
+        world.counts(0).completion_routine,
+        routines + in_flight as u64
+    );
+    assert_eq!(
+        world.drivers[0].outstanding(world.vms[0].channel),
+        Some((0, 0))
+    );
+    // The guest reboots and opens the same offer again; traffic resumes.
+    world.drain();
+    assert!(world.vms[0].guest.is_open());
+    world.traffic(80);
+    finish(world);
 }

@@ -47,6 +47,9 @@ pub struct Config {
     pub migrations: u32,
     /// Guests also send malformed and oversized requests.
     pub hostile: bool,
+    /// Guests crash now and then (the channel closes under the driver; the guest reboots and
+    /// opens it again later).
+    pub crashes: bool,
 }
 
 impl Config {
@@ -61,6 +64,7 @@ impl Config {
             steps: rng.range(20, 80),
             migrations: rng.range(0, 3) as u32,
             hostile: rng.chance(50),
+            crashes: rng.chance(30),
         }
     }
 }
@@ -77,6 +81,8 @@ pub struct Vm {
     flows: Vec<Vec<FlowKey>>,
     pub guest: GuestAgent,
     expected: Vec<PortCounters>,
+    /// When a crashed guest opens its channel again.
+    reopen_at: Option<u64>,
 }
 
 /// What one migration did.
@@ -90,6 +96,17 @@ pub struct Migration {
     pub chunks: usize,
     pub pended_port_saves: usize,
     pub restored: u64,
+}
+
+/// What a finished scenario did and found.
+#[derive(Debug, Default)]
+pub struct Summary {
+    pub findings: Vec<String>,
+    pub migrations: u64,
+    pub pended_port_saves: u64,
+    pub restored: u64,
+    pub crashes: u64,
+    pub malformed_refused: u64,
 }
 
 /// A scenario in progress (holds the test lock: the hosts' statics are shared).
@@ -284,6 +301,7 @@ impl World {
             configs,
             flows,
             guest,
+            reopen_at: None,
         });
         let vm = self.vms.len() - 1;
         self.deliver(vm);
@@ -356,8 +374,57 @@ impl World {
         self.deliver(vm);
     }
 
+    /// The guest crashes: KMCL closes the channel under the driver (Suspend, Closed, in-flight
+    /// transactions cancelled through the completion routine); it reboots and opens the
+    /// channel again a little later.
+    pub fn crash(&mut self, vm: usize) {
+        let delay = self.rng.range(2_000, 30_000);
+        let v = &mut self.vms[vm];
+        v.guest.crash();
+        let callbacks = self.drivers[v.host].callbacks();
+        self.hosts[v.host]
+            .services
+            .kmcl
+            .guest_close(v.mock, &mut v.guest.ring, callbacks);
+        v.reopen_at = Some(self.time.now() + delay);
+        self.deliver(vm);
+    }
+
+    /// Crashed guests whose time has come (all of them with `everyone`) boot and open their
+    /// channel again.
+    fn reopen(&mut self, everyone: bool) {
+        let now = self.time.now();
+        for vm in 0..self.vms.len() {
+            let v = &mut self.vms[vm];
+            if v.reopen_at.is_some_and(|at| everyone || at <= now) {
+                v.reopen_at = None;
+                v.guest.reboot();
+                let callbacks = self.drivers[v.host].callbacks();
+                let status = self.hosts[v.host]
+                    .services
+                    .kmcl
+                    .guest_open(v.mock, callbacks);
+                v.guest.set_open(status.is_success());
+                if !status.is_success() {
+                    let text = format!("vm {}: reopen after a crash refused: {status}", v.id);
+                    self.finding(text);
+                }
+                self.deliver(vm);
+            }
+        }
+    }
+
+    /// A VM whose guest has its channel open, if any.
+    pub fn pick_open(&mut self) -> Option<usize> {
+        let open: Vec<usize> = (0..self.vms.len())
+            .filter(|&vm| self.vms[vm].guest.is_open())
+            .collect();
+        (!open.is_empty()).then(|| open[self.rng.index(open.len())])
+    }
+
     fn step(&mut self) {
         self.time.advance(self.rng.range(100, 3_000));
+        self.reopen(false);
         let vm = self.rng.index(self.vms.len());
         match self.rng.below(100) {
             0..=29 => {
@@ -381,6 +448,7 @@ impl World {
                 }
             }
             80..=87 => self.raise(vm),
+            88..=89 if self.config.crashes && self.vms[vm].guest.is_open() => self.crash(vm),
             _ => {
                 let now = self.time.now();
                 self.vms[vm].guest.send_due_acks(now);
@@ -629,6 +697,7 @@ impl World {
 
     /// Lets everything in flight finish: acks sent, rings drained.
     pub fn drain(&mut self) {
+        self.reopen(true);
         for _ in 0..200 {
             self.time.advance(2_000);
             for vm in 0..self.vms.len() {
@@ -649,25 +718,45 @@ impl World {
 
     /// Runs the configured scenario: traffic, a suspend, the migrations, traffic, drain,
     /// checks, unload.
-    /// Returns the findings and the number of migrations that completed.
-    pub fn run(mut self) -> (Vec<String>, usize) {
+    pub fn run(mut self) -> Summary {
         if self.vms.is_empty() {
-            return (self.findings, 0);
+            return self.summary();
         }
         let steps = self.config.steps;
         self.traffic(steps);
-        let vm = self.rng.index(self.vms.len());
-        self.suspend_resume(vm);
+        if let Some(vm) = self.pick_open() {
+            self.suspend_resume(vm);
+        }
         self.traffic(steps);
         for _ in 0..self.config.migrations {
-            let vm = self.rng.index(self.vms.len());
-            self.migrate(vm, None);
+            if let Some(vm) = self.pick_open() {
+                self.migrate(vm, None);
+            }
             self.traffic(steps);
         }
         self.drain();
         self.check();
         self.unload();
-        (self.findings, self.migrations.len())
+        self.summary()
+    }
+
+    fn summary(self) -> Summary {
+        Summary {
+            migrations: self.migrations.len() as u64,
+            pended_port_saves: self
+                .migrations
+                .iter()
+                .map(|m| m.pended_port_saves as u64)
+                .sum(),
+            restored: self.migrations.iter().map(|m| m.restored).sum(),
+            crashes: self.vms.iter().map(|v| v.guest.ledger.crashes).sum(),
+            malformed_refused: self
+                .vms
+                .iter()
+                .map(|v| v.guest.ledger.malformed_refused)
+                .sum(),
+            findings: self.findings,
+        }
     }
 
     /// The C side's counters of `host`.
@@ -753,11 +842,11 @@ impl World {
                 .iter()
                 .filter(|i| matches!(i, ToHost::Completion { .. }))
                 .count() as u64;
-            if completions != v.guest.ledger.acks_sent - in_ring {
+            let acks = v.guest.ledger.acks_sent - v.guest.ledger.acks_lost_in_crash - in_ring;
+            if completions != acks {
                 out.push(format!(
-                    "vm {}: guest acked {} transactions, hosts saw {completions} completions",
-                    v.id,
-                    v.guest.ledger.acks_sent - in_ring
+                    "vm {}: guest acked {acks} transactions, hosts saw {completions} completions",
+                    v.id
                 ));
             }
             let in_use: BTreeSet<u64> = kmcl.outgoing_txids(v.mock).into_iter().collect();
