@@ -153,12 +153,14 @@ fn a_send_between_suspend_and_started_is_recorded() {
     let v = &world.vms[0];
     world.drivers[0].pause(v.channel);
     assert!(violations(&world).is_empty());
-    // SAFETY: the simulated host's functions on the VM's live, paused channel; the payload is
-    // readable for the call. Sending now is the breach under test.
+    // SAFETY: the simulated host's function on the VM's live, paused channel.
+    let packet = unsafe { (kmcl().packet_allocate)(v.channel) };
+    // SAFETY: the packet allocated above.
+    unsafe { (kmcl().packet_set_completion_routine)(packet, Some(ignore_completion)) };
+    let mut payload = [1u8, 2, 3];
+    // SAFETY: the prepared packet and a payload readable for the call. Sending now is the
+    // breach under test.
     let status = unsafe {
-        let packet = (kmcl().packet_allocate)(v.channel);
-        (kmcl().packet_set_completion_routine)(packet, Some(ignore_completion));
-        let mut payload = [1u8, 2, 3];
         (kmcl().packet_send)(
             packet,
             payload.as_mut_ptr().cast(),
