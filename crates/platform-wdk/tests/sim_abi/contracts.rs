@@ -193,7 +193,7 @@ fn a_save_packet_fill_call_without_its_size_call_is_recorded() {
     let v = &world.vms[0];
     world.drivers[0].pause(v.channel);
     // KMCL's side of the protocol checked on the driver's answers: a fill call nobody sized.
-    let callbacks = crate::kmcl_table::CCallbacks::<0>;
+    let callbacks = crate::kmcl_callbacks::CCallbacks::<0>;
     let mut buffer = vec![0u8; 32];
     let (status, _) = callbacks.save_packet(v.mock, 0xFFFF, &mut buffer);
     assert!(!status.is_success(), "no transaction carries that key");

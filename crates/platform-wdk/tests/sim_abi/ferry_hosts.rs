@@ -35,7 +35,8 @@ use ferry_platform_wdk::platform::WdkPlatform;
 use ferry_platform_wdk::tables::KmclTable;
 
 use crate::kernel::SimKernel;
-use crate::kmcl_table::{self, CCallbacks};
+use crate::kmcl_callbacks::CCallbacks;
+use crate::kmcl_table;
 use crate::wfp_table::{self, CCallout};
 
 /// Simulated hosts a scenario can use.

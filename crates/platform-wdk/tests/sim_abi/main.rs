@@ -16,7 +16,8 @@
 //! | module | job |
 //! |---|---|
 //! | `sim_host` | the simulated hosts of this thread, handle encoding, the C side's objects and recorded violations |
-//! | `kmcl_table` | KMCL as C functions and the callbacks KMCL makes into the driver |
+//! | `kmcl_table` | KMCL as C functions, in a `KMCL_SERVER_INTERFACE_V1` |
+//! | `kmcl_callbacks` | the callbacks KMCL makes into the driver, through the pointers it registered |
 //! | `wfp_table` | the WFP vSwitch functions and the events delivered through the dispatch table |
 //! | `kernel` | each host's kernel services (its clock, counted allocations, log) |
 //! | `ferry_hosts` | ferry's statics on each host and the driver's wiring (load, offer, save/restore IOCTLs, unload) |
@@ -36,6 +37,7 @@ mod campaign;
 mod contracts;
 mod ferry_hosts;
 mod kernel;
+mod kmcl_callbacks;
 mod kmcl_table;
 mod scenarios;
 mod sim_host;
