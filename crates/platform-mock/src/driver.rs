@@ -477,8 +477,7 @@ impl PortSnapshot {
                 // Ticks to fill an empty bucket: any older refill means "full", and
                 // restore may shorten such an age to the destination's uptime
                 // (`TokenBucket::restore`), which changes nothing the bucket decides.
-                let fill_ticks = u128::from(limit.burst_bytes)
-                    * u128::from(Ticks::PER_SECOND)
+                let fill_ticks = u128::from(limit.burst_bytes) * u128::from(Ticks::PER_SECOND)
                     / u128::from(limit.bytes_per_second.max(1));
                 if limit.is_unlimited() {
                     BucketSnapshot {
