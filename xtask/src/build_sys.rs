@@ -7,8 +7,8 @@
 //! `lld-link-22` as a native driver. Imports need no import library (`raw-dylib`).
 //!
 //! Profiles (root `Cargo.toml`): `sys` (`--release`: `panic = "abort"`, LTO, one codegen
-//! unit) and `sys-dev` (`panic = "abort"`). The output goes to `target/windows/`, and the image
-//! is copied to `target/windows/ferry.sys`.
+//! unit) and `sys-dev` (`panic = "abort"`). Cargo's output goes to `target/windows/`; the image
+//! is copied to `target/ferry/ferry.sys` (with its `.pdb`, when the linker wrote one).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -151,19 +151,32 @@ pub fn run(args: &Args) -> Result<(), String> {
 
     let built = target_dir.join(TARGET).join(profile).join(CDYLIB_NAME);
     let image = workspace::sys_image();
-    std::fs::copy(&built, &image).map_err(|e| {
-        format!(
-            "cannot copy {} to {}: {e}",
-            workspace::display(&built),
-            workspace::display(&image)
-        )
-    })?;
+    copy_artifact(&built, &image)?;
+    let pdb = built.with_extension("pdb");
+    if pdb.is_file() {
+        copy_artifact(&pdb, &image.with_extension("pdb"))?;
+    }
     let size = std::fs::metadata(&image).map_or(0, |m| m.len());
     println!(
         "build-sys: wrote {} ({size} bytes)",
         workspace::display(&image)
     );
     Ok(())
+}
+
+/// Copies one build artifact to ferry's output directory, creating the directory.
+fn copy_artifact(from: &Path, to: &Path) -> Result<(), String> {
+    if let Some(dir) = to.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", workspace::display(dir)))?;
+    }
+    std::fs::copy(from, to).map(drop).map_err(|e| {
+        format!(
+            "cannot copy {} to {}: {e}",
+            workspace::display(from),
+            workspace::display(to)
+        )
+    })
 }
 
 /// A command for the Debian toolchain: `/usr/bin` first on `PATH` (so `/usr/bin/cargo` runs
