@@ -20,6 +20,7 @@ fn random_scenarios_keep_every_invariant() {
         let config = Config::random(seed);
         let summary = World::new(config.clone()).run();
         total.migrations += summary.migrations;
+        total.refused += summary.refused;
         total.pended_port_saves += summary.pended_port_saves;
         total.restored += summary.restored;
         total.crashes += summary.crashes;
@@ -38,6 +39,7 @@ fn random_scenarios_keep_every_invariant() {
     // The campaign exercised what it claims to.
     assert!(
         total.migrations > 0
+            && total.refused > 0
             && total.pended_port_saves > 0
             && total.restored > 0
             && total.crashes > 0
