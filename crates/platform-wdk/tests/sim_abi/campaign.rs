@@ -1,7 +1,7 @@
 //! Seeded random scenarios through the C tables: every seed's scenario (VMs, NICs, traffic,
 //! a suspend, up to three live migrations with random pended port saves and damaged
-//! transfers, hostile requests, guest crashes,
-//! unload) must end without a finding. A failing seed replays with `Config::random(seed)`.
+//! transfers, hostile requests, guest crashes, unload) must end without a finding. A failing
+//! seed replays with `Config::random(seed)`.
 
 use crate::world::{Config, Summary, World};
 
