@@ -1,12 +1,16 @@
 //! The driver's global state and its one [`FerryHost`]: the platform over the direct imports
-//! of `vmbkmclr.sys` and `fwpkclnt.sys`, the port table, and the vSwitch state, all `static`
+//! of `vmbkmclr.sys` and `fwpkclnt.sys`, the port table, the vSwitch state and the control
+//! device's channel registry, all `static`
 //! (non-paged: ferry has no pageable sections) and built at compile time, so no callback can
 //! ever find them uninitialised.
 
 use ferry_core::lock::Mutex;
 use ferry_core::port::PortTable;
 use ferry_core::status::NtStatus;
+use ferry_platform_wdk::control::ControlDevice;
+use ferry_platform_wdk::control::registry::CHANNELS;
 use ferry_platform_wdk::ffi::base::GUID;
+use ferry_platform_wdk::ffi::io::imports::ZwClose;
 use ferry_platform_wdk::host::channel::packet_completion;
 use ferry_platform_wdk::host::vswitch::{Subscription, VSwitch};
 use ferry_platform_wdk::host::{FerryHost, WdkPortTable};
@@ -35,6 +39,8 @@ static PLATFORM: WdkPlatform<NtKernel> = WdkPlatform::new(
 static PORTS: WdkPortTable<NtKernel> = PortTable::new();
 static VSWITCH: VSwitch<NtKernel> = VSwitch::new(&PLATFORM, &PORTS);
 static SUBSCRIPTION: Mutex<KernelSpinLock, Option<Subscription>> = Mutex::new(None);
+/// The control device's state: the channels it offered (`crate::device` is its IRP side).
+pub static CONTROL: ControlDevice<Driver, CHANNELS> = ControlDevice::new(ZwClose);
 
 impl FerryHost for Driver {
     type Kernel = NtKernel;
@@ -59,13 +65,25 @@ pub fn start() -> Result<(), NtStatus> {
     Ok(())
 }
 
-/// Tears down in the order that leaves no callback pointing at freed code (unload,
-/// PASSIVE_LEVEL): (1) the control device would go first, so no new offer arrives (not built);
-/// (2) every offered channel is closed — `VmbChannelDisable` waits for its callbacks (none can
-/// exist yet without the control device); (3) the vSwitch subscription ends, pending saves are
-/// completed `STATUS_CANCELLED` and every runtime-state blob is freed; (4) callouts and filters
-/// would be unregistered (not built). Only then does unload return and the image go away.
+/// Tears down in the order that leaves no callback pointing at freed code (unload, or a
+/// failed DriverEntry, PASSIVE_LEVEL): (1) the control device's symbolic link goes first, so
+/// nothing new can open it (unload runs only once every handle is closed, so no request is in
+/// flight); (2) every channel in the registry is closed — `VmbChannelDisable` waits for its
+/// callbacks, then `VmbChannelCleanup`, then its VMBus kernel handle is closed — and then the
+/// device object, which parented them, is deleted; (3) the vSwitch subscription ends, pending
+/// saves are completed `STATUS_CANCELLED` and every runtime-state blob is freed; (4) callouts
+/// and filters would be unregistered (not built). Only then does unload return and the image
+/// go away.
 pub fn stop() {
+    crate::device::delete_link();
+    let closed = CONTROL.close_all();
+    if closed > 0 {
+        ferry_platform_wdk::ferry_log!(
+            ferry_platform_wdk::kernel::log::Level::Info,
+            "unload closed {closed} channel(s)"
+        );
+    }
+    crate::device::delete_device();
     let subscription = SUBSCRIPTION.lock().take();
     if let Some(subscription) = subscription {
         VSWITCH.unsubscribe(subscription);

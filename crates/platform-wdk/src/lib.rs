@@ -7,6 +7,7 @@
 //! | [`kernel`] | kernel services: [`KernelSpinLock`](kernel::spin_lock::KernelSpinLock) (core's `RawLock`), tagged non-paged pool, `DbgPrintEx` logging, ferry's bug check, the interrupt-time clock, and [`KernelServices`](kernel::services::KernelServices), the trait that makes them replaceable in host tests |
 //! | [`platform`] | [`WdkPlatform`](platform::WdkPlatform): `ferry_core::platform::Platform` over the tables |
 //! | [`host`] | the `extern "system"` trampolines KMCL and WFP call, channel offer/close, the vSwitch state and the runtime-state buffers |
+//! | [`control`] | the control device's IOCTL surface: request validation, the channel registry and one handler per IOCTL |
 //!
 //! The ABI tests (`tests/abi/`) run the trampolines on Linux against a fake KMCL and WFP
 //! built from `extern "system"` functions, through the same C signatures.
@@ -34,6 +35,7 @@
 #[cfg(test)]
 extern crate std;
 
+pub mod control;
 pub mod ffi;
 pub mod host;
 pub mod kernel;

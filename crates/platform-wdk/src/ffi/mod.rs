@@ -17,8 +17,10 @@
 //! | [`wfp`] | `fwpsk.h`, vSwitch events (`fwpkclnt.sys`) |
 //! | [`ndis`] | `ntddndis.h` / `ndis.h`, extensible-switch structures |
 //! | [`ntoskrnl`] | `wdm.h`: pool, spin locks, interrupt time, `DbgPrintEx`, `DRIVER_OBJECT` |
+//! | [`io`] | `wdm.h`: `IRP`, `IO_STACK_LOCATION`, device objects and symbolic links (the control device) |
 
 pub mod base;
+pub mod io;
 pub mod kmcl;
 pub mod ndis;
 pub mod ntoskrnl;

@@ -54,8 +54,7 @@ pub const DPFLTR_INFO_LEVEL: u32 = 3;
 pub type DRIVER_EXTENSION = Opaque;
 /// `FAST_IO_DISPATCH` (`wdm.h`): only used by pointer.
 pub type FAST_IO_DISPATCH = Opaque;
-/// `IRP` (`wdm.h`): only used by pointer.
-pub type IRP = Opaque;
+pub use super::io::IRP;
 
 /// `IRP_MJ_MAXIMUM_FUNCTION + 1`: the size of `DRIVER_OBJECT::MajorFunction`.
 pub const IRP_MJ_FUNCTION_COUNT: usize = 28;

@@ -14,6 +14,7 @@
 #![allow(clippy::large_stack_frames)]
 
 mod channel;
+mod control;
 mod fake_kmcl;
 mod fake_wfp;
 mod kernel;
