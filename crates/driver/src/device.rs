@@ -8,20 +8,23 @@
 //! are looked at; any other code is completed `STATUS_NOT_SUPPORTED` without touching a buffer
 //! (for other transfer methods `SystemBuffer` is not the buffer the lengths describe).
 //!
-//! **Access.** The device is created with `FILE_DEVICE_SECURE_OPEN` and the I/O manager's
-//! default security descriptor for a named device object; see `docs/driver.md` for why no
-//! SDDL is applied yet and what is proposed.
+//! **Access.** SYSTEM and Administrators only: the device is created with
+//! `FILE_DEVICE_SECURE_OPEN`, and the descriptor of `ferry_platform_wdk::control::access`
+//! (`D:P(A;;FA;;;SY)(A;;FA;;;BA)`) replaces the I/O manager's default before the symbolic link
+//! exists.
 
 use core::ptr;
 use core::sync::atomic::{AtomicPtr, Ordering};
 
 use ferry_core::status::NtStatus;
+use ferry_platform_wdk::control::access::{DACL_SECURITY_INFORMATION, DEVICE_SECURITY_DESCRIPTOR};
 use ferry_platform_wdk::control::registry::Owner;
 use ferry_platform_wdk::control::request::{FILE_DEVICE_FERRY, IOCTL_CODES, METHOD_BUFFERED};
 use ferry_platform_wdk::control::{Completion, IoctlBuffer};
 use ferry_platform_wdk::ffi::base::{DEVICE_OBJECT, FALSE, UNICODE_STRING};
 use ferry_platform_wdk::ffi::io::imports::{
     IoCreateDevice, IoCreateSymbolicLink, IoDeleteDevice, IoDeleteSymbolicLink, IofCompleteRequest,
+    ObSetSecurityObjectByPointer,
 };
 use ferry_platform_wdk::ffi::io::{
     FILE_DEVICE_SECURE_OPEN, IO_NO_INCREMENT, IO_STACK_LOCATION, IRP, IRP_MJ_CLEANUP, IRP_MJ_CLOSE,
@@ -64,14 +67,15 @@ fn unicode(name: &'static [u16]) -> UNICODE_STRING {
     }
 }
 
-/// Installs the dispatch routines, creates the device and its symbolic link
-/// (DriverEntry, PASSIVE_LEVEL). The dispatch routines are in place before the device
-/// exists, and the device is the channels' parent before the link lets anyone open it.
+/// Installs the dispatch routines, creates the device, restricts it to SYSTEM and
+/// Administrators, and creates its symbolic link (DriverEntry, PASSIVE_LEVEL). The dispatch
+/// routines are in place before the device exists, and the device is secured and the
+/// channels' parent before the link lets anyone open it.
 ///
 /// # Errors
 ///
-/// The failing status of `IoCreateDevice` or `IoCreateSymbolicLink`; nothing is left
-/// created.
+/// The failing status of `IoCreateDevice`, `ObSetSecurityObjectByPointer` or
+/// `IoCreateSymbolicLink`; nothing is left created.
 pub fn create(driver: &mut DRIVER_OBJECT) -> Result<(), NtStatus> {
     let routines: [(usize, PDRIVER_DISPATCH); 4] = [
         (IRP_MJ_CREATE, Some(dispatch_create_close)),
@@ -101,6 +105,21 @@ pub fn create(driver: &mut DRIVER_OBJECT) -> Result<(), NtStatus> {
         )
     };
     if !status.is_success() {
+        return Err(status);
+    }
+    let mut descriptor = DEVICE_SECURITY_DESCRIPTOR;
+    // SAFETY: PASSIVE_LEVEL; `device` was just created; the descriptor is a valid
+    // self-relative one (tested in `control::access`) in a local copy the call only reads.
+    let status = unsafe {
+        ObSetSecurityObjectByPointer(
+            device.cast(),
+            DACL_SECURITY_INFORMATION,
+            (&raw mut descriptor).cast(),
+        )
+    };
+    if !status.is_success() {
+        // SAFETY: created above and not yet reachable through a link.
+        unsafe { IoDeleteDevice(device) };
         return Err(status);
     }
     CONTROL.set_parent(device);

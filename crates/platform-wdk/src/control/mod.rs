@@ -7,6 +7,7 @@
 //! | [`request`] | codes, wire layouts, validation of every input, encoding of the outputs |
 //! | [`registry`] | the offered channels, their ids and owners, check-out for one request at a time |
 //! | [`migration`] | the save and restore handlers (chunked, with the session blob) |
+//! | [`access`] | the security descriptor applied to the device: SYSTEM and Administrators only |
 //!
 //! The driver's part is thin (`crates/driver/src/device.rs`): it creates `\Device\Ferry`,
 //! finds the system buffer, the lengths and the code in the IRP, calls
@@ -17,6 +18,7 @@
 //! which `VmbConvertVmbusHandleToKernelHandle` requires: `kmcl.md` §2.6). A refused request
 //! changes nothing and writes no output.
 
+pub mod access;
 pub mod migration;
 pub mod registry;
 pub mod request;

@@ -1,7 +1,8 @@
 //! The I/O manager's structures and services the control device uses (`wdm.h`): `IRP`,
 //! `IO_STACK_LOCATION` (the `DeviceIoControl` parameters), `IO_STATUS_BLOCK`, the major
 //! function codes, and `IoCreateDevice` / `IoCreateSymbolicLink` / `IoDeleteSymbolicLink` /
-//! `IoDeleteDevice` / `IofCompleteRequest` / `ZwClose`.
+//! `IoDeleteDevice` / `IofCompleteRequest` / `ZwClose` / `ObSetSecurityObjectByPointer`
+//! (`ntifs.h`).
 //!
 //! **Source.** None of this is in `shared/reference/`: the layouts are the x64 layouts of the
 //! public `wdm.h` (Windows 10/11 WDK), cross-checked with the field offsets WinDbg prints for
@@ -164,14 +165,14 @@ const_assert_eq!(core::mem::offset_of!(IRP, RequestorMode), 0x40);
 const_assert_eq!(core::mem::offset_of!(IRP, UserIosb), 0x48);
 const_assert_eq!(core::mem::offset_of!(IRP, UserBuffer), 0x70);
 const_assert_eq!(core::mem::offset_of!(IRP, Tail), 0x78);
+// Tail @0x78 + CurrentStackLocation @0x40 = 0xB8; + OriginalFileObject @0x48 = 0xC0.
 const_assert_eq!(
-    core::mem::offset_of!(IRP, Tail)
-        + core::mem::offset_of!(IRP_TAIL_OVERLAY, CurrentStackLocation),
-    0xB8
+    core::mem::offset_of!(IRP_TAIL_OVERLAY, CurrentStackLocation),
+    0x40
 );
 const_assert_eq!(
-    core::mem::offset_of!(IRP, Tail) + core::mem::offset_of!(IRP_TAIL_OVERLAY, OriginalFileObject),
-    0xC0
+    core::mem::offset_of!(IRP_TAIL_OVERLAY, OriginalFileObject),
+    0x48
 );
 
 /// `IO_STACK_LOCATION::Parameters.DeviceIoControl` (`wdm.h`): three `ULONG`s, the second and
@@ -233,15 +234,14 @@ assert_eq_size!(DEVICE_IO_CONTROL_PARAMETERS, [u8; 32]);
 assert_eq_size!(IO_STACK_LOCATION_PARAMETERS, [u8; 32]);
 assert_eq_size!(IO_STACK_LOCATION, [u8; 0x48]);
 const_assert_eq!(core::mem::offset_of!(IO_STACK_LOCATION, Parameters), 0x08);
+// Parameters @0x08 + InputBufferLength @0x08 = 0x10; + IoControlCode @0x10 = 0x18.
 const_assert_eq!(
-    core::mem::offset_of!(IO_STACK_LOCATION, Parameters)
-        + core::mem::offset_of!(DEVICE_IO_CONTROL_PARAMETERS, InputBufferLength),
-    0x10
+    core::mem::offset_of!(DEVICE_IO_CONTROL_PARAMETERS, InputBufferLength),
+    0x08
 );
 const_assert_eq!(
-    core::mem::offset_of!(IO_STACK_LOCATION, Parameters)
-        + core::mem::offset_of!(DEVICE_IO_CONTROL_PARAMETERS, IoControlCode),
-    0x18
+    core::mem::offset_of!(DEVICE_IO_CONTROL_PARAMETERS, IoControlCode),
+    0x10
 );
 const_assert_eq!(core::mem::offset_of!(IO_STACK_LOCATION, DeviceObject), 0x28);
 const_assert_eq!(core::mem::offset_of!(IO_STACK_LOCATION, FileObject), 0x30);
@@ -249,6 +249,8 @@ const_assert_eq!(core::mem::offset_of!(IO_STACK_LOCATION, FileObject), 0x30);
 /// Imports from `ntoskrnl.exe` for the control device. The `link` attribute applies only to
 /// Windows targets: on the Linux host these are plain undefined symbols, never to be called.
 pub mod imports {
+    use core::ffi::c_void;
+
     use super::super::base::{BOOLEAN, DEVICE_OBJECT, HANDLE, NTSTATUS, UNICODE_STRING};
     use super::super::ntoskrnl::DRIVER_OBJECT;
     use super::IRP;
@@ -282,5 +284,12 @@ pub mod imports {
         pub fn IofCompleteRequest(Irp: *mut IRP, PriorityBoost: i8);
         /// `ZwClose` (PASSIVE_LEVEL): closes a kernel handle.
         pub fn ZwClose(Handle: HANDLE) -> NTSTATUS;
+        /// `ObSetSecurityObjectByPointer` (`ntifs.h`, PASSIVE_LEVEL): sets the parts of an
+        /// object's security descriptor that `SecurityInformation` names.
+        pub fn ObSetSecurityObjectByPointer(
+            Object: *mut c_void,
+            SecurityInformation: u32,
+            SecurityDescriptor: *mut c_void,
+        ) -> NTSTATUS;
     }
 }
