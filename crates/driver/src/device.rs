@@ -34,16 +34,18 @@ use ferry_platform_wdk::ffi::ntoskrnl::{DRIVER_OBJECT, PDRIVER_DISPATCH};
 
 use crate::wiring::CONTROL;
 
-/// `text` as UTF-16 code units (ASCII only), for the constant names below.
+/// `text` as UTF-16 code units (ASCII only), for the constant names below; evaluated at
+/// compile time, where a wrong length or a non-ASCII byte is a build error.
 const fn utf16<const N: usize>(text: &str) -> [u16; N] {
-    let bytes = text.as_bytes();
-    assert!(bytes.len() == N, "the array is the text's length");
+    assert!(text.len() == N, "the array is the text's length");
     let mut out = [0u16; N];
-    let mut i = 0;
-    while i < N {
-        assert!(bytes[i].is_ascii(), "ASCII names only");
-        out[i] = bytes[i] as u16;
-        i += 1;
+    let mut source = text.as_bytes();
+    let mut target: &mut [u16] = &mut out;
+    while let ([byte, source_rest @ ..], [unit, target_rest @ ..]) = (source, target) {
+        assert!(byte.is_ascii(), "ASCII names only");
+        *unit = *byte as u16;
+        source = source_rest;
+        target = target_rest;
     }
     out
 }

@@ -201,10 +201,12 @@ impl<H: FerryHost, const N: usize> ControlDevice<H, N> {
             data_len: field(session_len),
             required: 0,
         };
-        let rest = match data.get_mut(session_len..) {
-            Some(rest) if !rest.is_empty() => rest,
-            _ => return Ok(session_only),
-        };
+        let rest = data.get_mut(session_len..).unwrap_or(&mut []);
+        if rest.is_empty() && session_len > 0 {
+            return Ok(session_only);
+        }
+        // An empty `rest` (an output of exactly the header) still goes to KMCL, whose
+        // `STATUS_BUFFER_TOO_SMALL` then tells the caller the size to ask for.
         match entry.channel.save_continue::<H>(rest) {
             Ok(SaveChunk::More(n)) => Ok(SaveHeader {
                 data_len: field(session_len.saturating_add(field_len(n))),

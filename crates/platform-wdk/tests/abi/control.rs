@@ -671,6 +671,15 @@ fn an_unfinished_save_is_ended_by_resume_or_close_and_kmcls_minimum_is_reported(
         SAVE_HEADER_LEN + fake_kmcl::MIN_SAVE_CHUNK as usize
     );
     assert_eq!(header.data_len, 0);
+    // An output of the header alone gets the same answer (KMCL is asked with no room).
+    let (completion, output) = call(
+        WORKER,
+        IOCTL_FERRY_SAVE_CHANNEL,
+        &channel_input(id),
+        SAVE_HEADER_LEN,
+    );
+    assert_eq!(completion.status, NtStatus::BUFFER_OVERFLOW);
+    assert_eq!(SaveHeader::parse(&output).unwrap(), header);
     // Pause and restore are refused mid-save; resume ends the save and starts the channel.
     assert_eq!(
         simple(WORKER, IOCTL_FERRY_PAUSE_CHANNEL, id),
