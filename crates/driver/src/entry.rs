@@ -11,10 +11,11 @@ use crate::wiring;
 /// The image's entry point (`/ENTRY:DriverEntry`), called once by the I/O manager at
 /// `PASSIVE_LEVEL`.
 ///
-/// Installs [`driver_unload`] and subscribes to the vSwitch events ([`wiring::start`]). No
-/// control device and no callout yet (see the crate docs). Returns `STATUS_SUCCESS`,
-/// `STATUS_INVALID_PARAMETER` if handed no driver object, or WFP's status if the
-/// subscription fails (the driver then does not load).
+/// Installs [`driver_unload`], subscribes to the vSwitch events ([`wiring::start`]) and,
+/// given a device object, registers the WFP callouts ([`wiring::start_callouts`]). Returns
+/// `STATUS_SUCCESS`, `STATUS_INVALID_PARAMETER` if handed no driver object, or WFP's status
+/// if the subscription or the callout registration fails (the driver then does not load;
+/// whatever was done is undone).
 ///
 /// # Safety
 ///
@@ -33,17 +34,32 @@ pub unsafe extern "system" fn DriverEntry(
         ferry_log!(Level::Error, "vSwitch event subscription failed: {status}");
         return status;
     }
+    // The callouts need the driver's device object: the first one the driver created (the
+    // control device; `IoCreateDevice` links it at `DriverObject->DeviceObject`). Without
+    // one, ferry loads without classifying.
+    let classifying = !driver.DeviceObject.is_null();
+    if !classifying {
+        ferry_log!(
+            Level::Warning,
+            "no device object: WFP callouts not registered"
+        );
+    } else if let Err(status) = wiring::start_callouts(driver.DeviceObject) {
+        wiring::stop();
+        return status;
+    }
     driver.DriverUnload = Some(driver_unload);
     ferry_log!(
         Level::Info,
-        "ferry.sys {} loaded (vSwitch events subscribed; no control device yet)",
+        "ferry.sys {} loaded (vSwitch events subscribed; callouts registered: {classifying})",
         env!("CARGO_PKG_VERSION")
     );
     NtStatus::SUCCESS
 }
 
-/// The unload routine (`DRIVER_UNLOAD`, `PASSIVE_LEVEL`): [`wiring::stop`].
+/// The unload routine (`DRIVER_UNLOAD`, `PASSIVE_LEVEL`): [`wiring::stop_callouts`] (filters,
+/// callouts, session: before the device object goes), then [`wiring::stop`].
 extern "system" fn driver_unload(_driver: *mut DRIVER_OBJECT) {
+    wiring::stop_callouts();
     wiring::stop();
     ferry_log!(Level::Info, "ferry.sys unloaded");
 }
