@@ -61,6 +61,37 @@ pub struct WfpTable {
 }
 
 impl WfpTable {
+    /// A table with the three vSwitch-event functions only, for a host that simulates the
+    /// vSwitch but no filter engine (the C-ABI simulation): every engine and callout
+    /// registration function answers `STATUS_NOT_SUPPORTED` (so `host::filters::register`
+    /// fails at its first step) and `NdisGetDataBuffer` returns NULL.
+    #[must_use]
+    pub const fn events_only(
+        events_subscribe: FN_FWPSV_SWITCH_EVENTS_SUBSCRIBE0,
+        events_unsubscribe: FN_FWPSV_SWITCH_EVENTS_UNSUBSCRIBE0,
+        notify_complete: FN_FWPSV_SWITCH_NOTIFY_COMPLETE0,
+    ) -> Self {
+        Self {
+            events_subscribe,
+            events_unsubscribe,
+            notify_complete,
+            engine_open: unbound::engine_open,
+            engine_close: unbound::handle,
+            transaction_begin: unbound::transaction_begin,
+            transaction_commit: unbound::handle,
+            transaction_abort: unbound::handle,
+            provider_add: unbound::provider_add,
+            sublayer_add: unbound::sublayer_add,
+            callout_add: unbound::callout_add,
+            callout_delete_by_id: unbound::callout_delete,
+            filter_add: unbound::filter_add,
+            filter_delete_by_id: unbound::filter_delete,
+            callout_register: unbound::callout_register,
+            callout_unregister_by_id: unbound::callout_unregister,
+            get_data_buffer: unbound::get_data_buffer,
+        }
+    }
+
     /// The table over the direct imports from `fwpkclnt.sys` and `ndis.sys` (Windows targets
     /// only).
     #[cfg(target_os = "windows")]
@@ -89,5 +120,90 @@ impl WfpTable {
             callout_unregister_by_id: s::FwpsCalloutUnregisterById0,
             get_data_buffer: n::NdisGetDataBuffer,
         }
+    }
+}
+
+/// The engine functions of [`WfpTable::events_only`]: each refuses.
+mod unbound {
+    use core::ffi::c_void;
+
+    use ferry_core::status::NtStatus;
+
+    use crate::ffi::base::HANDLE;
+    use crate::ffi::fwpm::{
+        FWPM_CALLOUT0, FWPM_FILTER0, FWPM_PROVIDER0, FWPM_SESSION0, FWPM_SUBLAYER0,
+    };
+    use crate::ffi::fwps::FWPS_CALLOUT2;
+    use crate::ffi::nbl::NET_BUFFER;
+
+    pub(super) unsafe extern "system" fn engine_open(
+        _: *const u16,
+        _: u32,
+        _: *mut c_void,
+        _: *const FWPM_SESSION0,
+        _: *mut HANDLE,
+    ) -> NtStatus {
+        NtStatus::NOT_SUPPORTED
+    }
+    pub(super) unsafe extern "system" fn handle(_: HANDLE) -> NtStatus {
+        NtStatus::NOT_SUPPORTED
+    }
+    pub(super) unsafe extern "system" fn transaction_begin(_: HANDLE, _: u32) -> NtStatus {
+        NtStatus::NOT_SUPPORTED
+    }
+    pub(super) unsafe extern "system" fn provider_add(
+        _: HANDLE,
+        _: *const FWPM_PROVIDER0,
+        _: *mut c_void,
+    ) -> NtStatus {
+        NtStatus::NOT_SUPPORTED
+    }
+    pub(super) unsafe extern "system" fn sublayer_add(
+        _: HANDLE,
+        _: *const FWPM_SUBLAYER0,
+        _: *mut c_void,
+    ) -> NtStatus {
+        NtStatus::NOT_SUPPORTED
+    }
+    pub(super) unsafe extern "system" fn callout_add(
+        _: HANDLE,
+        _: *const FWPM_CALLOUT0,
+        _: *mut c_void,
+        _: *mut u32,
+    ) -> NtStatus {
+        NtStatus::NOT_SUPPORTED
+    }
+    pub(super) unsafe extern "system" fn callout_delete(_: HANDLE, _: u32) -> NtStatus {
+        NtStatus::NOT_SUPPORTED
+    }
+    pub(super) unsafe extern "system" fn filter_add(
+        _: HANDLE,
+        _: *const FWPM_FILTER0,
+        _: *mut c_void,
+        _: *mut u64,
+    ) -> NtStatus {
+        NtStatus::NOT_SUPPORTED
+    }
+    pub(super) unsafe extern "system" fn filter_delete(_: HANDLE, _: u64) -> NtStatus {
+        NtStatus::NOT_SUPPORTED
+    }
+    pub(super) unsafe extern "system" fn callout_register(
+        _: *mut c_void,
+        _: *const FWPS_CALLOUT2,
+        _: *mut u32,
+    ) -> NtStatus {
+        NtStatus::NOT_SUPPORTED
+    }
+    pub(super) unsafe extern "system" fn callout_unregister(_: u32) -> NtStatus {
+        NtStatus::NOT_SUPPORTED
+    }
+    pub(super) unsafe extern "system" fn get_data_buffer(
+        _: *mut NET_BUFFER,
+        _: u32,
+        _: *mut c_void,
+        _: u32,
+        _: u32,
+    ) -> *mut c_void {
+        core::ptr::null_mut()
     }
 }
