@@ -11,8 +11,8 @@
 //! The ABI tests (`tests/abi/`) run the trampolines on Linux against a fake KMCL and WFP
 //! built from `extern "system"` functions, through the same C signatures. Test level 3
 //! (`tests/sim_abi/`) runs `ferry-sim`'s scenarios — guest traffic, suspend, live migration
-//! across simulated hosts with SavePacket's two calls and pended port saves, guest crashes,
-//! unload — through the same trampolines against platform-mock's simulated host, reached only
+//! across simulated hosts with SavePacket's two calls and pended port saves, damaged
+//! transfers the destination must refuse, guest crashes, unload — through the same trampolines against platform-mock's simulated host, reached only
 //! through a `KMCL_SERVER_INTERFACE_V1` and the WFP vSwitch functions. Both run under
 //! AddressSanitizer (`docs/reliability.md`, "ABI tests under AddressSanitizer"):
 //!

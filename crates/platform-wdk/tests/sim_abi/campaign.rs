@@ -1,6 +1,7 @@
 //! Seeded random scenarios through the C tables: every seed's scenario (VMs, NICs, traffic,
-//! a suspend, up to three live migrations with random pended port saves, hostile requests,
-//! unload) must end without a finding. A failing seed replays with `Config::random(seed)`.
+//! a suspend, up to three live migrations with random pended port saves and damaged
+//! transfers, hostile requests, guest crashes, unload) must end without a finding. A failing
+//! seed replays with `Config::random(seed)`.
 
 use crate::world::{Config, Summary, World};
 
@@ -20,6 +21,7 @@ fn random_scenarios_keep_every_invariant() {
         let config = Config::random(seed);
         let summary = World::new(config.clone()).run();
         total.migrations += summary.migrations;
+        total.refused += summary.refused;
         total.pended_port_saves += summary.pended_port_saves;
         total.restored += summary.restored;
         total.crashes += summary.crashes;
@@ -38,6 +40,7 @@ fn random_scenarios_keep_every_invariant() {
     // The campaign exercised what it claims to.
     assert!(
         total.migrations > 0
+            && total.refused > 0
             && total.pended_port_saves > 0
             && total.restored > 0
             && total.crashes > 0

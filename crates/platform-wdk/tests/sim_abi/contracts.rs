@@ -21,6 +21,7 @@ fn world() -> World {
         migrations: 0,
         hostile: false,
         crashes: false,
+        corrupt: false,
     })
 }
 

@@ -188,6 +188,13 @@ unsafe extern "system" fn channel_cleanup<const N: usize>(channel: VMBCHANNEL) {
             "VmbChannelCleanup of channel {id} without VmbChannelDisable"
         ));
     }
+    // Packet objects KMCL still owns (restored on a channel whose restore then failed, so it
+    // never opened and nothing cancelled them) go with the channel; the driver's own must have
+    // been freed.
+    host.abi
+        .packets
+        .borrow_mut()
+        .retain(|_, p| p.channel != id || !matches!(p.state, PacketState::InFlight));
     let packets = host
         .abi
         .packets

@@ -13,6 +13,7 @@ fn config(seed: u64) -> Config {
         migrations: 0,
         hostile: false,
         crashes: false,
+        corrupt: false,
     }
 }
 
@@ -192,5 +193,31 @@ fn a_guest_crash_closes_the_channel_under_the_driver_and_the_guest_opens_it_agai
     world.drain();
     assert!(world.vms[0].guest.is_open());
     world.traffic(80);
+    finish(world);
+}
+
+#[test]
+fn bytes_damaged_on_the_way_are_refused_and_the_vm_resumes_on_the_source() {
+    let mut world = World::new(Config {
+        corrupt: true,
+        ..config(8)
+    });
+    world.traffic(60);
+    // Migrate until the transfer damaged something (40 % of migrations, seeded).
+    while !world.migrations.iter().any(|m| m.refused) {
+        assert!(
+            world.migrations.len() < 20,
+            "no damaged transfer in 20 migrations"
+        );
+        world.migrate(0, None);
+        world.traffic(20);
+    }
+    let refused = world.migrations.iter().find(|m| m.refused).unwrap().clone();
+    assert!(
+        refused.new_ports.is_empty(),
+        "nothing kept on the destination"
+    );
+    // The VM keeps working wherever it is, and nothing leaked on the destination.
+    world.traffic(60);
     finish(world);
 }

@@ -52,6 +52,8 @@ pub struct Config {
     /// Guests crash now and then (the channel closes under the driver; the guest reboots and
     /// opens it again later).
     pub crashes: bool,
+    /// Migrations sometimes damage the bytes on the way (the destination must refuse them).
+    pub corrupt: bool,
 }
 
 impl Config {
@@ -67,6 +69,7 @@ impl Config {
             migrations: rng.range(0, 3) as u32,
             hostile: rng.chance(50),
             crashes: rng.chance(30),
+            corrupt: rng.chance(40),
         }
     }
 }
@@ -98,6 +101,8 @@ pub struct Migration {
     pub chunks: usize,
     pub pended_port_saves: usize,
     pub restored: u64,
+    /// The destination refused damaged bytes; the VM stayed.
+    pub refused: bool,
 }
 
 /// What a finished scenario did and found.
@@ -105,6 +110,7 @@ pub struct Migration {
 pub struct Summary {
     pub findings: Vec<String>,
     pub migrations: u64,
+    pub refused: u64,
     pub pended_port_saves: u64,
     pub restored: u64,
     pub crashes: u64,
@@ -570,7 +576,8 @@ impl World {
 
     fn summary(self) -> Summary {
         Summary {
-            migrations: self.migrations.len() as u64,
+            migrations: self.migrations.iter().filter(|m| !m.refused).count() as u64,
+            refused: self.migrations.iter().filter(|m| m.refused).count() as u64,
             pended_port_saves: self
                 .migrations
                 .iter()
