@@ -16,45 +16,55 @@
 //! `extern "C"` with `SIZE_T` as `u64`, so a pointer-type comparison would fail on spelling,
 //! not on ABI.
 
-use core::mem::{align_of, offset_of, size_of};
-
 use static_assertions::const_assert_eq;
 
 use crate::ffi::base::{GUID, UNICODE_STRING};
 use crate::ffi::ntoskrnl::{DRIVER_OBJECT, KSPIN_LOCK};
 
-const_assert_eq!(size_of::<GUID>(), size_of::<wdk_sys::GUID>());
-const_assert_eq!(align_of::<GUID>(), align_of::<wdk_sys::GUID>());
-const_assert_eq!(offset_of!(GUID, Data4), offset_of!(wdk_sys::GUID, Data4));
-
 const_assert_eq!(
-    size_of::<UNICODE_STRING>(),
-    size_of::<wdk_sys::UNICODE_STRING>()
+    core::mem::size_of::<GUID>(),
+    core::mem::size_of::<wdk_sys::GUID>()
 );
 const_assert_eq!(
-    offset_of!(UNICODE_STRING, Buffer),
-    offset_of!(wdk_sys::UNICODE_STRING, Buffer)
-);
-
-const_assert_eq!(
-    size_of::<DRIVER_OBJECT>(),
-    size_of::<wdk_sys::DRIVER_OBJECT>()
+    core::mem::align_of::<GUID>(),
+    core::mem::align_of::<wdk_sys::GUID>()
 );
 const_assert_eq!(
-    offset_of!(DRIVER_OBJECT, DeviceObject),
-    offset_of!(wdk_sys::DRIVER_OBJECT, DeviceObject)
-);
-const_assert_eq!(
-    offset_of!(DRIVER_OBJECT, DriverName),
-    offset_of!(wdk_sys::DRIVER_OBJECT, DriverName)
-);
-const_assert_eq!(
-    offset_of!(DRIVER_OBJECT, DriverUnload),
-    offset_of!(wdk_sys::DRIVER_OBJECT, DriverUnload)
-);
-const_assert_eq!(
-    offset_of!(DRIVER_OBJECT, MajorFunction),
-    offset_of!(wdk_sys::DRIVER_OBJECT, MajorFunction)
+    core::mem::offset_of!(GUID, Data4),
+    core::mem::offset_of!(wdk_sys::GUID, Data4)
 );
 
-const_assert_eq!(size_of::<KSPIN_LOCK>(), size_of::<wdk_sys::KSPIN_LOCK>());
+const_assert_eq!(
+    core::mem::size_of::<UNICODE_STRING>(),
+    core::mem::size_of::<wdk_sys::UNICODE_STRING>()
+);
+const_assert_eq!(
+    core::mem::offset_of!(UNICODE_STRING, Buffer),
+    core::mem::offset_of!(wdk_sys::UNICODE_STRING, Buffer)
+);
+
+const_assert_eq!(
+    core::mem::size_of::<DRIVER_OBJECT>(),
+    core::mem::size_of::<wdk_sys::DRIVER_OBJECT>()
+);
+const_assert_eq!(
+    core::mem::offset_of!(DRIVER_OBJECT, DeviceObject),
+    core::mem::offset_of!(wdk_sys::DRIVER_OBJECT, DeviceObject)
+);
+const_assert_eq!(
+    core::mem::offset_of!(DRIVER_OBJECT, DriverName),
+    core::mem::offset_of!(wdk_sys::DRIVER_OBJECT, DriverName)
+);
+const_assert_eq!(
+    core::mem::offset_of!(DRIVER_OBJECT, DriverUnload),
+    core::mem::offset_of!(wdk_sys::DRIVER_OBJECT, DriverUnload)
+);
+const_assert_eq!(
+    core::mem::offset_of!(DRIVER_OBJECT, MajorFunction),
+    core::mem::offset_of!(wdk_sys::DRIVER_OBJECT, MajorFunction)
+);
+
+const_assert_eq!(
+    core::mem::size_of::<KSPIN_LOCK>(),
+    core::mem::size_of::<wdk_sys::KSPIN_LOCK>()
+);

@@ -119,6 +119,7 @@ pub struct DirectionIds {
 
 /// ferry's live registration: the open session and the ids to remove at unload.
 #[derive(Debug, PartialEq, Eq)]
+#[must_use = "dropping it leaves the callouts registered: call `unregister` at unload"]
 pub struct Registration {
     engine: HANDLE,
     ingress: DirectionIds,
