@@ -12,10 +12,10 @@ use crate::{device, wiring};
 /// `PASSIVE_LEVEL`.
 ///
 /// Subscribes to the vSwitch events ([`wiring::start`]), creates the control device
-/// (`device::create`) and installs [`driver_unload`]. No callout yet (see the crate docs).
-/// Returns `STATUS_SUCCESS`, `STATUS_INVALID_PARAMETER` if handed no driver object, or the
-/// failing status (the driver then does not load, and what was done is undone by
-/// [`wiring::stop`]).
+/// (`device::create`), registers the WFP callouts with its device object
+/// ([`wiring::start_callouts`]) and installs [`driver_unload`]. Returns `STATUS_SUCCESS`,
+/// `STATUS_INVALID_PARAMETER` if handed no driver object, or the failing status (the driver
+/// then does not load; whatever was done is undone by [`wiring::stop`]).
 ///
 /// # Safety
 ///
@@ -39,17 +39,25 @@ pub unsafe extern "system" fn DriverEntry(
         wiring::stop();
         return status;
     }
+    // The callouts need the driver's device object: the control device, which `IoCreateDevice`
+    // linked at `DriverObject->DeviceObject`.
+    if let Err(status) = wiring::start_callouts(driver.DeviceObject) {
+        wiring::stop();
+        return status;
+    }
     driver.DriverUnload = Some(driver_unload);
     ferry_log!(
         Level::Info,
-        "ferry.sys {} loaded (vSwitch events subscribed; control device \\Device\\Ferry)",
+        "ferry.sys {} loaded (vSwitch events subscribed, \\Device\\Ferry created, callouts registered)",
         env!("CARGO_PKG_VERSION")
     );
     NtStatus::SUCCESS
 }
 
-/// The unload routine (`DRIVER_UNLOAD`, `PASSIVE_LEVEL`): [`wiring::stop`].
+/// The unload routine (`DRIVER_UNLOAD`, `PASSIVE_LEVEL`): [`wiring::stop_callouts`] (filters,
+/// callouts, session: before the device object goes), then [`wiring::stop`].
 extern "system" fn driver_unload(_driver: *mut DRIVER_OBJECT) {
+    wiring::stop_callouts();
     wiring::stop();
     ferry_log!(Level::Info, "ferry.sys unloaded");
 }

@@ -3,8 +3,11 @@
 //! What is built:
 //!
 //! * `DriverEntry` (module `entry`, Windows targets): subscribes to the vSwitch events,
-//!   creates the control device and sets the unload routine; unload tears down in order
-//!   (module `wiring`: the `static` platform, port table, vSwitch state and control device).
+//!   creates the control device, registers the WFP callouts on the vSwitch ethernet layers
+//!   with its device object, and sets the unload routine; unload removes filters, callouts
+//!   and session first, then the control device and its channels, then unsubscribes (module
+//!   `wiring`: the `static` platform, port table, vSwitch, callout and control-device state,
+//!   and the teardown order).
 //! * The control device (module `device`, Windows targets): `\Device\Ferry` with the link
 //!   `\DosDevices\Ferry`, and the IRP dispatch routines. It is thin: the IOCTL validation,
 //!   the channel registry and the handlers are `ferry_platform_wdk::control`, tested on Linux
@@ -13,11 +16,8 @@
 //!   `cargo xtask build-sys` turns on): the panic handler, which logs the panic and bug-checks
 //!   with ferry's code; `_fltused`; and a deliberate `__chkstk` (see `image`).
 //!
-//! **Not built yet:** WFP engine session, callout and filter registration. So `ferry.sys`
-//! today loads, tracks vSwitch ports (create/delete, runtime-state save/restore), offers,
-//! saves, restores and closes channels through its control device, and unloads; it classifies
-//! no traffic. `docs/driver.md` describes the missing parts and how to install and verify the
-//! driver on Windows (not run here).
+//! Nothing of the driver's own has run on Windows: `docs/driver.md` describes what is
+//! unconfirmed and how to install and verify the driver on Windows (not run here).
 //!
 //! On the Linux host this crate compiles to nothing but this page. The image is built by
 //! `cargo xtask build-sys` and checked by `cargo xtask check-sys`.

@@ -25,6 +25,10 @@
 //! `x86_64-pc-windows-msvc`: the layout pins are checked at compile time on both, and the unit
 //! tests run on the host. Kernel imports are declared with `raw-dylib` on Windows only; host
 //! code must never call them (see [`kernel`]).
+//!
+//! Feature `wdk-sys` (off by default; Windows with the WDK only, never built here): links
+//! `wdk-sys` and compares the crate's declarations of the kernel types with `wdk-sys`'s at
+//! compile time (module `wdk_sys_check`).
 
 #![no_std]
 #![cfg_attr(
@@ -50,3 +54,5 @@ pub mod host;
 pub mod kernel;
 pub mod platform;
 pub mod tables;
+#[cfg(all(windows, feature = "wdk-sys"))]
+mod wdk_sys_check;

@@ -187,3 +187,29 @@ pub mod imports {
         pub fn DbgPrintEx(ComponentId: u32, Level: u32, Format: *const c_char, ...) -> u32;
     }
 }
+
+/// `KeDelayExecutionThread` (`wdm.h`, `PASSIVE_LEVEL`..`APC_LEVEL`): the one wait ferry makes,
+/// between retries of a callout unregistration the filter engine refused (`host::filters`).
+/// Not in `shared/reference/`; standard `wdm.h` declaration.
+pub mod wait {
+    use super::super::base::NTSTATUS;
+
+    /// `KPROCESSOR_MODE` (`CCHAR`).
+    pub type KPROCESSOR_MODE = i8;
+    /// `KernelMode`.
+    pub const KERNEL_MODE: KPROCESSOR_MODE = 0;
+
+    #[cfg_attr(
+        windows,
+        link(name = "ntoskrnl.exe", kind = "raw-dylib", modifiers = "+verbatim")
+    )]
+    unsafe extern "system" {
+        /// Waits for `*Interval` (negative: relative, 100 ns units). `Alertable` is a
+        /// `BOOLEAN`.
+        pub fn KeDelayExecutionThread(
+            WaitMode: KPROCESSOR_MODE,
+            Alertable: u8,
+            Interval: *mut i64,
+        ) -> NTSTATUS;
+    }
+}
