@@ -403,3 +403,55 @@ fn unload_asks_again_while_the_engine_answers_device_busy() {
     fake_engine::assert_clean();
     serial.assert_clean();
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::test_runner::Config::with_cases(64))]
+
+    /// Whatever the guest sends, every frame is accounted for exactly once (classified or
+    /// counted as not keyed) and continues.
+    #[test]
+    fn hostile_frames_are_each_counted_once_and_always_continue(
+        frames in proptest::collection::vec(
+            proptest::collection::vec(proptest::prelude::any::<u8>(), 0..120),
+            1..6,
+        ),
+        ip_prefix in proptest::prelude::any::<bool>(),
+    ) {
+        let serial = serial();
+        fake_engine::reset();
+        PORTS
+            .create_port(SwitchPortId(701), None, PortConfig::UNLIMITED)
+            .unwrap();
+        let registration = start().unwrap();
+        let frames: Vec<Vec<u8>> = frames
+            .into_iter()
+            .map(|mut f| {
+                // Half the runs make the frames look like IPv4 so the parser goes deep.
+                if ip_prefix && f.len() > 14 {
+                    f[12] = 0x08;
+                    f[13] = 0x00;
+                    f[14] = 0x45;
+                }
+                f
+            })
+            .collect();
+        let before = counts();
+        let out = fake_engine::classify(
+            FWPS_LAYER_INGRESS_VSWITCH_ETHERNET,
+            ingress(701, None),
+            &frames,
+        );
+        let seen = delta(counts(), before);
+        registration.unregister::<TestKernel>(&fake_wfp::table());
+        let port = PORTS.counters(SwitchPortId(701)).unwrap();
+        PORTS.delete_port(SwitchPortId(701)).unwrap();
+        fake_engine::assert_clean();
+        serial.assert_clean();
+
+        proptest::prop_assert_eq!(out.len(), 1);
+        proptest::prop_assert_eq!(out[0].actionType, FWP_ACTION_CONTINUE);
+        proptest::prop_assert_eq!(seen.classified + seen.not_keyed, frames.len() as u64);
+        proptest::prop_assert_eq!(seen.unknown_port + seen.no_port, 0);
+        proptest::prop_assert_eq!(port.ingress.permitted.frames, seen.classified);
+    }
+}
