@@ -38,14 +38,18 @@ pub fn crc32c(bytes: &[u8]) -> u32 {
 #[must_use]
 #[inline]
 pub fn crc32c_pair(first: &[u8], second: &[u8]) -> u32 {
-    if hardware::available() {
-        !hardware::update_pair(INITIAL_REGISTER, first, second)
-    } else {
-        let mut crc = Crc32c::software();
-        crc.update(first);
-        crc.update(second);
-        crc.finish()
-    }
+    // Falls back to the table engine itself when the processor has no `crc32`.
+    !hardware::update_pair(INITIAL_REGISTER, first, second)
+}
+
+/// [`crc32c_pair`] for parts whose sizes are constants (a fixed-layout blob's header and
+/// payload): the hardware loop is instantiated for these sizes, so it runs unrolled, without
+/// the bookkeeping of a loop over an arbitrary length.
+#[must_use]
+#[inline]
+pub fn crc32c_arrays<const A: usize, const B: usize>(first: &[u8; A], second: &[u8; B]) -> u32 {
+    // Falls back to the table engine itself when the processor has no `crc32`.
+    !hardware::update_arrays(INITIAL_REGISTER, first, second)
 }
 
 /// An incremental CRC-32C: feed the covered byte ranges in order with [`update`](Self::update),
@@ -194,6 +198,37 @@ pub mod hardware {
         super::software_update(super::software_update(register, first), second)
     }
 
+    /// [`update_pair`] for constant sizes (see [`super::crc32c_arrays`]).
+    #[must_use]
+    pub fn update_arrays<const A: usize, const B: usize>(
+        register: u32,
+        first: &[u8; A],
+        second: &[u8; B],
+    ) -> u32 {
+        #[cfg(target_arch = "x86_64")]
+        if available() {
+            // SAFETY: `available` confirmed through CPUID (or the compile-time target) that
+            // the processor supports SSE 4.2, the only requirement of `update_arrays_sse42`.
+            return unsafe { update_arrays_sse42(register, first, second) };
+        }
+        update_pair(register, first, second)
+    }
+
+    /// [`single_lane`] over two arrays, inlined with their sizes known.
+    ///
+    /// # Safety
+    ///
+    /// The processor must support SSE 4.2.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "sse4.2")]
+    unsafe fn update_arrays_sse42<const A: usize, const B: usize>(
+        register: u32,
+        first: &[u8; A],
+        second: &[u8; B],
+    ) -> u32 {
+        single_lane(single_lane(register, first), second)
+    }
+
     /// [`update_sse42`] over two ranges in one call.
     ///
     /// # Safety
@@ -202,6 +237,10 @@ pub mod hardware {
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "sse4.2")]
     unsafe fn update_pair_sse42(register: u32, first: &[u8], second: &[u8]) -> u32 {
+        if first.len().saturating_add(second.len()) < BLOCK {
+            // Short: no three-lane block in either part.
+            return single_lane(single_lane(register, first), second);
+        }
         // SAFETY: this function's own `target_feature` guarantees SSE 4.2, as `update_sse42`
         // requires.
         let register = unsafe { update_sse42(register, first) };
@@ -319,6 +358,7 @@ pub mod hardware {
     /// The `crc32` instruction over 8 bytes at a time, then the tail.
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "sse4.2")]
+    #[inline]
     fn single_lane(register: u32, bytes: &[u8]) -> u32 {
         use core::arch::x86_64::{_mm_crc32_u8, _mm_crc32_u16, _mm_crc32_u32, _mm_crc32_u64};
         let mut crc = u64::from(register);
@@ -357,7 +397,9 @@ fn software_update(register: u32, bytes: &[u8]) -> u32 {
 
 #[cfg(test)]
 mod tests {
-    use super::{Crc32c, INITIAL_REGISTER, crc32c, crc32c_pair, hardware, software_update};
+    use super::{
+        Crc32c, INITIAL_REGISTER, crc32c, crc32c_arrays, crc32c_pair, hardware, software_update,
+    };
     use proptest::prelude::*;
 
     #[test]
@@ -432,6 +474,19 @@ mod tests {
 
     proptest! {
         #[test]
+        fn fixed_size_parts_checksum_like_their_concatenation(
+            a in any::<[u8; 16]>(),
+            b in proptest::collection::vec(any::<u8>(), 45),
+        ) {
+            let b = <&[u8; 45]>::try_from(&b[..]).unwrap();
+            let whole: std::vec::Vec<u8> = a.iter().chain(b).copied().collect();
+            prop_assert_eq!(crc32c_arrays(&a, b), software(&whole));
+            prop_assert_eq!(!hardware::update_arrays(INITIAL_REGISTER, &a, b), software(&whole));
+            let short = <&[u8; 38]>::try_from(&b[..38]).unwrap();
+            prop_assert_eq!(crc32c_arrays(&a, short), software(&whole[..54]));
+        }
+
+        #[test]
         fn hardware_and_software_agree(bytes in proptest::collection::vec(any::<u8>(), 0..2100),
                                        cut in 0usize..2100) {
             let expected = software(&bytes);
@@ -443,6 +498,7 @@ mod tests {
             let register = hardware::update(INITIAL_REGISTER, a);
             prop_assert_eq!(!hardware::update(register, b), expected);
             prop_assert_eq!(crc32c_pair(a, b), expected);
+
             prop_assert_eq!(!hardware::update_pair(INITIAL_REGISTER, a, b), expected);
             let register = software_update(INITIAL_REGISTER, a);
             prop_assert_eq!(!software_update(register, b), expected);

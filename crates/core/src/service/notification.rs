@@ -19,7 +19,7 @@ use crate::platform::Ticks;
 use crate::protocol::Event;
 use crate::saved_state::{
     self, BlobKind, DecodeError, EncodeError, FIELD_HEADER_LEN, FieldWriter, HEADER_LEN,
-    SavedState, Tag, crc32c_pair, field_header, field_len, header_prefix,
+    SavedState, Tag, crc32c_arrays, field_header, field_len, header_prefix,
 };
 use crate::status::NtStatus;
 
@@ -155,7 +155,7 @@ impl SavedNotification {
             .first_chunk_mut::<{ canonical::BLOB_LEN }>()
             .ok_or(too_small)?;
         let payload = canonical::payload(self.sequence, self.event.bit(), self.age);
-        let checksum = crc32c_pair(&canonical::HEAD, &payload).to_le_bytes();
+        let checksum = crc32c_arrays(&canonical::HEAD, &payload).to_le_bytes();
         let (head, rest) = blob.split_first_chunk_mut::<16>().ok_or(too_small)?;
         let (stored, rest) = rest.split_first_chunk_mut::<4>().ok_or(too_small)?;
         let body = rest
@@ -183,7 +183,7 @@ fn restore_canonical(saved: &[u8], now: Ticks) -> Option<NotificationTx> {
         return None;
     }
     let (sequence, event, age) = canonical::values(payload)?;
-    if u32::from_le_bytes(*stored) != crc32c_pair(head, payload) || sequence == 0 {
+    if u32::from_le_bytes(*stored) != crc32c_arrays(head, payload) || sequence == 0 {
         return None;
     }
     Some(NotificationTx {
@@ -426,6 +426,7 @@ mod tests {
 
     /// Recomputes the checksum of a (modified) blob so that it passes the envelope check.
     fn reseal(blob: &mut [u8]) {
+        use crate::saved_state::crc32c_pair;
         let crc = crc32c_pair(&blob[..16], &blob[20..]);
         blob[16..20].copy_from_slice(&crc.to_le_bytes());
     }
