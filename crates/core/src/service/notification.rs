@@ -489,7 +489,7 @@ mod tests {
             if let Some(direct) = restore_canonical(&blob, now) {
                 prop_assert_eq!(Ok(direct), generic);
             }
-            let untouched = (flip == 0 || resealed && flip_at >= 16 && flip_at < 20) && cut == 0;
+            let untouched = (flip == 0 || resealed && (16..20).contains(&flip_at)) && cut == 0;
             if untouched && seq != 0 && event == 1 {
                 prop_assert!(restore_canonical(&blob, now).is_some(), "the writer's layout takes the direct path");
             }
