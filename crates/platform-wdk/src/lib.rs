@@ -9,7 +9,16 @@
 //! | [`host`] | the `extern "system"` trampolines KMCL and WFP call, channel offer/close, the vSwitch state and the runtime-state buffers |
 //!
 //! The ABI tests (`tests/abi/`) run the trampolines on Linux against a fake KMCL and WFP
-//! built from `extern "system"` functions, through the same C signatures.
+//! built from `extern "system"` functions, through the same C signatures. Test level 3
+//! (`tests/sim_abi/`) runs `ferry-sim`'s scenarios — guest traffic, suspend, live migration
+//! across simulated hosts with SavePacket's two calls and pended port saves, damaged
+//! transfers the destination must refuse, guest crashes, unload — through the same trampolines against platform-mock's simulated host, reached only
+//! through a `KMCL_SERVER_INTERFACE_V1` and the WFP vSwitch functions. Both run under
+//! AddressSanitizer (`docs/reliability.md`, "ABI tests under AddressSanitizer"):
+//!
+//! ```text
+//! RUSTFLAGS=-Zsanitizer=address cargo +nightly test -p ferry-platform-wdk --target x86_64-unknown-linux-gnu
+//! ```
 //!
 //! The crate is `no_std` and compiles on the Linux host as well as on
 //! `x86_64-pc-windows-msvc`: the layout pins are checked at compile time on both, and the unit
