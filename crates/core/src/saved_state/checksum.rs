@@ -42,6 +42,46 @@ pub fn crc32c_pair(first: &[u8], second: &[u8]) -> u32 {
     !hardware::update_pair(INITIAL_REGISTER, first, second)
 }
 
+/// The reflected polynomial, for the compile-time engine of [`register_after`].
+const POLYNOMIAL_REFLECTED: u32 = 0x82F6_3B78;
+
+/// The CRC register (before the final XOR) after `bytes` from the initial value, computed bit by
+/// bit in a `const fn`: for a fixed-layout blob whose first bytes are a constant, the part of its
+/// checksum that never changes, computed at compile time.
+#[must_use]
+pub const fn register_after(bytes: &[u8]) -> u32 {
+    let mut register = INITIAL_REGISTER;
+    let mut at = 0usize;
+    while let Some((&byte, _)) = bytes.split_at(at).1.split_first() {
+        register ^= byte as u32;
+        let mut bit = 0u32;
+        while bit < 8 {
+            register = if register & 1 == 0 {
+                register >> 1
+            } else {
+                (register >> 1) ^ POLYNOMIAL_REFLECTED
+            };
+            bit = bit.wrapping_add(1);
+        }
+        at = at.wrapping_add(1);
+    }
+    register
+}
+
+/// The checksum of a stream that continues a constant prefix (`register`, from
+/// [`register_after`]) with the little-endian bytes of `words`, then the low `TAIL` bytes of
+/// `tail` (`TAIL` < 8). For fixed-layout blobs whose values are in registers: the checksum is
+/// computed from the values as they are written, without reading back bytes just stored.
+#[must_use]
+#[inline]
+pub fn crc32c_words<const N: usize, const TAIL: usize>(
+    register: u32,
+    words: &[u64; N],
+    tail: u64,
+) -> u32 {
+    !hardware::update_words::<N, TAIL>(register, words, tail)
+}
+
 /// [`crc32c_pair`] for parts whose sizes are constants (a fixed-layout blob's header and
 /// payload): the hardware loop is instantiated for these sizes, so it runs unrolled, without
 /// the bookkeeping of a loop over an arbitrary length.
@@ -198,8 +238,66 @@ pub mod hardware {
         super::software_update(super::software_update(register, first), second)
     }
 
+    /// Continues `register` over the little-endian bytes of `words`, then the low `TAIL` bytes of
+    /// `tail` (see [`super::crc32c_words`]).
+    #[must_use]
+    #[inline]
+    pub fn update_words<const N: usize, const TAIL: usize>(
+        register: u32,
+        words: &[u64; N],
+        tail: u64,
+    ) -> u32 {
+        #[cfg(target_arch = "x86_64")]
+        if available() {
+            // SAFETY: `available` confirmed through CPUID (or the compile-time target) that
+            // the processor supports SSE 4.2, the only requirement of `update_words_sse42`.
+            return unsafe { update_words_sse42::<N, TAIL>(register, words, tail) };
+        }
+        let mut register = register;
+        for word in words {
+            register = super::software_update(register, &word.to_le_bytes());
+        }
+        let tail = tail.to_le_bytes();
+        super::software_update(register, tail.get(..TAIL).unwrap_or(&tail))
+    }
+
+    /// [`update_words`] with the `crc32` instruction, on values in registers.
+    ///
+    /// # Safety
+    ///
+    /// The processor must support SSE 4.2.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "sse4.2")]
+    unsafe fn update_words_sse42<const N: usize, const TAIL: usize>(
+        register: u32,
+        words: &[u64; N],
+        tail: u64,
+    ) -> u32 {
+        use core::arch::x86_64::{_mm_crc32_u8, _mm_crc32_u16, _mm_crc32_u32, _mm_crc32_u64};
+        let mut crc = u64::from(register);
+        for &word in words {
+            crc = _mm_crc32_u64(crc, word);
+        }
+        // The instruction leaves the upper 32 bits zero: the truncation loses nothing.
+        let mut crc = crc as u32;
+        let mut tail = tail;
+        if TAIL & 4 != 0 {
+            crc = _mm_crc32_u32(crc, tail as u32);
+            tail >>= 32;
+        }
+        if TAIL & 2 != 0 {
+            crc = _mm_crc32_u16(crc, tail as u16);
+            tail >>= 16;
+        }
+        if TAIL & 1 != 0 {
+            crc = _mm_crc32_u8(crc, tail as u8);
+        }
+        crc
+    }
+
     /// [`update_pair`] for constant sizes (see [`super::crc32c_arrays`]).
     #[must_use]
+    #[inline]
     pub fn update_arrays<const A: usize, const B: usize>(
         register: u32,
         first: &[u8; A],
@@ -398,7 +496,8 @@ fn software_update(register: u32, bytes: &[u8]) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::{
-        Crc32c, INITIAL_REGISTER, crc32c, crc32c_arrays, crc32c_pair, hardware, software_update,
+        Crc32c, INITIAL_REGISTER, crc32c, crc32c_arrays, crc32c_pair, crc32c_words, hardware,
+        register_after, software_update,
     };
     use proptest::prelude::*;
 
@@ -484,6 +583,28 @@ mod tests {
             prop_assert_eq!(!hardware::update_arrays(INITIAL_REGISTER, &a, b), software(&whole));
             let short = <&[u8; 38]>::try_from(&b[..38]).unwrap();
             prop_assert_eq!(crc32c_arrays(&a, short), software(&whole[..54]));
+        }
+
+        #[test]
+        fn words_continue_a_constant_prefix_like_bytes(
+            prefix in proptest::collection::vec(any::<u8>(), 0..24),
+            words in any::<[u64; 4]>(),
+            tail in any::<u64>(),
+        ) {
+            let mut bytes = prefix.clone();
+            for word in words {
+                bytes.extend_from_slice(&word.to_le_bytes());
+            }
+            let register = register_after(&prefix);
+            prop_assert_eq!(register, hardware::update(INITIAL_REGISTER, &prefix));
+            let mut six = bytes.clone();
+            six.extend_from_slice(&tail.to_le_bytes()[..6]);
+            prop_assert_eq!(crc32c_words::<4, 6>(register, &words, tail), software(&six));
+            let mut seven = bytes.clone();
+            seven.extend_from_slice(&tail.to_le_bytes()[..7]);
+            prop_assert_eq!(crc32c_words::<4, 7>(register, &words, tail), software(&seven));
+            prop_assert_eq!(crc32c_words::<4, 0>(register, &words, tail), software(&bytes));
+            prop_assert_eq!(!hardware::update_words::<4, 6>(register, &words, tail), software(&six));
         }
 
         #[test]

@@ -85,7 +85,7 @@ pub mod records;
 pub mod tag;
 pub mod writer;
 
-pub use checksum::{Crc32c, crc32c, crc32c_arrays, crc32c_pair};
+pub use checksum::{Crc32c, crc32c, crc32c_arrays, crc32c_pair, crc32c_words, register_after};
 pub use envelope::{
     BlobKind, FORMAT_VERSION, HEADER_LEN, MAGIC, MAX_PAYLOAD_LEN, Payload, Version, header_prefix,
     open, open_any,

@@ -19,7 +19,7 @@ use crate::platform::Ticks;
 use crate::protocol::Event;
 use crate::saved_state::{
     self, BlobKind, DecodeError, EncodeError, FIELD_HEADER_LEN, FieldWriter, HEADER_LEN,
-    SavedState, Tag, crc32c_arrays, field_header, field_len, header_prefix,
+    SavedState, Tag, crc32c_words, field_header, field_len, header_prefix, register_after,
 };
 use crate::status::NtStatus;
 
@@ -84,7 +84,10 @@ impl SavedState for SavedNotification {
 /// (an older or newer writer's layout, a damaged blob) goes through the generic field reader;
 /// both give the same answer for every blob (property-tested below).
 mod canonical {
-    use super::{AGE, EVENT, FIELD_HEADER_LEN, HEADER_LEN, SEQUENCE, field_header, header_prefix};
+    use super::{
+        AGE, EVENT, FIELD_HEADER_LEN, HEADER_LEN, SEQUENCE, field_header, header_prefix,
+        register_after,
+    };
     use crate::saved_state::BlobKind;
 
     /// Payload bytes: three field headers, a `u64`, a `u32` and a `u64`.
@@ -103,8 +106,53 @@ mod canonical {
     /// See [`SEQUENCE_HEADER`].
     pub const AGE_HEADER: [u8; FIELD_HEADER_LEN] = field_header(AGE, 8);
 
-    /// The payload of a blob holding `sequence`, `event` (its bit) and `age`.
+    /// The checksum register after [`HEAD`], computed at compile time.
+    pub const HEAD_REGISTER: u32 = register_after(&HEAD);
+
+    /// The payload of a blob holding `sequence`, `event` (its bit) and `age` as four
+    /// little-endian words and a 6-byte tail (the payload's 38 bytes in order): the field headers
+    /// are constants, so the words are built in registers and the checksum is computed from them
+    /// without reading back the bytes just written.
     #[inline]
+    pub const fn words(sequence: u64, event: u32, age: u64) -> ([u64; 4], u64) {
+        let sequence_header = u64::from_le_bytes(pad(SEQUENCE_HEADER));
+        let event_header = u64::from_le_bytes(pad(EVENT_HEADER));
+        let age_header = u64::from_le_bytes(pad(AGE_HEADER));
+        (
+            [
+                sequence_header | sequence << 48,
+                sequence >> 16 | event_header << 48,
+                event_header >> 16 | (event as u64) << 32,
+                age_header | age << 48,
+            ],
+            age >> 16,
+        )
+    }
+
+    /// A payload's bytes as [`words`] lays them out: four little-endian words and the 6-byte
+    /// tail.
+    #[inline]
+    pub fn read_words(payload: &[u8; PAYLOAD_LEN]) -> ([u64; 4], u64) {
+        let (chunks, tail) = payload.as_chunks::<8>();
+        let mut words = [0u64; 4];
+        for (word, chunk) in words.iter_mut().zip(chunks) {
+            *word = u64::from_le_bytes(*chunk);
+        }
+        let mut padded = [0u8; 8];
+        if let Some(low) = padded.get_mut(..tail.len()) {
+            low.copy_from_slice(tail);
+        }
+        (words, u64::from_le_bytes(padded))
+    }
+
+    /// A field header's 6 bytes as the low bytes of a word.
+    const fn pad([a, b, c, d, e, f]: [u8; FIELD_HEADER_LEN]) -> [u8; 8] {
+        [a, b, c, d, e, f, 0, 0]
+    }
+
+    /// The payload of a blob holding `sequence`, `event` (its bit) and `age`, byte by byte: the
+    /// reference [`words`] is tested against.
+    #[cfg(test)]
     pub fn payload(sequence: u64, event: u32, age: u64) -> [u8; PAYLOAD_LEN] {
         let [s0, s1, s2, s3, s4, s5] = SEQUENCE_HEADER;
         let [e0, e1, e2, e3, e4, e5] = EVENT_HEADER;
@@ -154,16 +202,20 @@ impl SavedNotification {
         let blob = out
             .first_chunk_mut::<{ canonical::BLOB_LEN }>()
             .ok_or(too_small)?;
-        let payload = canonical::payload(self.sequence, self.event.bit(), self.age);
-        let checksum = crc32c_arrays(&canonical::HEAD, &payload).to_le_bytes();
+        let (words, tail) = canonical::words(self.sequence, self.event.bit(), self.age);
+        let checksum = crc32c_words::<4, 6>(canonical::HEAD_REGISTER, &words, tail);
         let (head, rest) = blob.split_first_chunk_mut::<16>().ok_or(too_small)?;
-        let (stored, rest) = rest.split_first_chunk_mut::<4>().ok_or(too_small)?;
-        let body = rest
-            .first_chunk_mut::<{ canonical::PAYLOAD_LEN }>()
-            .ok_or(too_small)?;
         *head = canonical::HEAD;
-        *stored = checksum;
-        *body = payload;
+        let (stored, mut rest) = rest.split_first_chunk_mut::<4>().ok_or(too_small)?;
+        *stored = checksum.to_le_bytes();
+        for word in words {
+            let (slot, after) = rest.split_first_chunk_mut::<8>().ok_or(too_small)?;
+            *slot = word.to_le_bytes();
+            rest = after;
+        }
+        let [t0, t1, t2, t3, t4, t5, _, _] = tail.to_le_bytes();
+        let slot = rest.first_chunk_mut::<6>().ok_or(too_small)?;
+        *slot = [t0, t1, t2, t3, t4, t5];
         Ok(canonical::BLOB_LEN)
     }
 }
@@ -183,7 +235,10 @@ fn restore_canonical(saved: &[u8], now: Ticks) -> Option<NotificationTx> {
         return None;
     }
     let (sequence, event, age) = canonical::values(payload)?;
-    if u32::from_le_bytes(*stored) != crc32c_arrays(head, payload) || sequence == 0 {
+    // The header equals HEAD, whose checksum register is a constant.
+    let (words, tail) = canonical::read_words(payload);
+    let computed = crc32c_words::<4, 6>(canonical::HEAD_REGISTER, &words, tail);
+    if u32::from_le_bytes(*stored) != computed || sequence == 0 {
         return None;
     }
     Some(NotificationTx {
@@ -451,6 +506,16 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn the_payload_words_are_the_payload_bytes(seq in any::<u64>(), event in any::<u32>(), age in any::<u64>()) {
+            let (words, tail) = canonical::words(seq, event, age);
+            let mut bytes: std::vec::Vec<u8> = words.iter().flat_map(|w| w.to_le_bytes()).collect();
+            bytes.extend_from_slice(&tail.to_le_bytes()[..6]);
+            prop_assert_eq!(&bytes[..], &canonical::payload(seq, event, age)[..]);
+            prop_assert_eq!(&generic_blob(seq, event, age)[20..], &bytes[..]);
+            prop_assert_eq!(canonical::read_words(&canonical::payload(seq, event, age)), (words, tail));
+        }
+
         #[test]
         fn the_direct_writer_writes_what_the_generic_writer_writes(
             seq in 1u64..,
