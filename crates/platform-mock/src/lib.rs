@@ -6,6 +6,7 @@
 //! | module | job |
 //! |---|---|
 //! | [`rng`] | the seeded generator |
+//! | [`bench_support`] | a migration a benchmark drives step by step (save, transfer, restore) |
 //! | [`clock`] | virtual time and per-host clocks |
 //! | [`kmcl`] | simulated KMCL server channels, shaped like KMCL's functions and callbacks |
 //! | [`vswitch`] | the simulated extensible switch and its WFP callout interface |
@@ -46,6 +47,7 @@
 // workspace lint guards against do not apply here (the port table alone is ~90 KiB).
 #![allow(clippy::large_stack_frames)]
 
+pub mod bench_support;
 pub mod clock;
 pub mod driver;
 pub mod faults;

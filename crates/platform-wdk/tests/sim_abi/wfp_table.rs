@@ -11,8 +11,9 @@
 //! and reserved NULL; each pended save completed once, never with `STATUS_PENDING`; a
 //! successful save returns a non-NULL blob; unsubscribe only of a live subscription.
 //!
-//! Classify is not a C path yet (platform-wdk binds no callout): [`CCallout::classify`] calls
-//! the driver's port table directly and says so.
+//! Classify is not a C path here (the simulated host has no filter engine; the callouts'
+//! C path is tested against `tests/abi/fake_engine.rs`): [`CCallout::classify`] calls the
+//! driver's port table directly and says so.
 
 use std::ffi::c_void;
 
@@ -139,13 +140,9 @@ fn read_blob(state: *mut c_void, length: usize) -> Option<Vec<u8>> {
     Some(unsafe { std::slice::from_raw_parts(state.cast::<u8>(), length) }.to_vec())
 }
 
-/// Host `N`'s three functions.
+/// Host `N`'s three functions (the simulated host has no filter engine).
 pub fn table<const N: usize>() -> WfpTable {
-    WfpTable {
-        events_subscribe: subscribe::<N>,
-        events_unsubscribe: unsubscribe::<N>,
-        notify_complete: notify_complete::<N>,
-    }
+    WfpTable::events_only(subscribe::<N>, unsubscribe::<N>, notify_complete::<N>)
 }
 
 /// The simulated switch's events on host `H`, delivered through the subscribed dispatch table.
