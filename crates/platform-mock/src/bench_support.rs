@@ -370,11 +370,8 @@ impl<const OUTGOING: usize> PreparedMigration<OUTGOING> {
                 .channel(channel)
                 .map_or(0, |c| c.outstanding().1);
         }
-        let transaction_blobs = bytes
-            .streams()
-            .flat_map(|stream| crate::kmcl::saved_packets(stream).unwrap_or_default())
-            .map(|(_, saved)| saved.len())
-            .sum();
+        // Counted by SavePacket as it wrote them (a parse of the streams here would be timed).
+        let transaction_blobs = self.source.driver.saved_packet_bytes.get();
         Ok(MigrationOutcome {
             bytes: MigrationBytes {
                 kmcl_stream: bytes.stream_len,
@@ -527,6 +524,8 @@ pub struct BenchDriver<const OUTGOING: usize> {
     platform: SimPlatform,
     ports: Box<BenchPortTable>,
     channels: RefCell<BTreeMap<ChannelHandle, Rc<BenchChannel<OUTGOING>>>>,
+    /// Bytes SavePacket wrote (ferry's kind-1 blobs), over every save.
+    saved_packet_bytes: Cell<usize>,
 }
 
 impl<const OUTGOING: usize> BenchDriver<OUTGOING> {
@@ -535,6 +534,7 @@ impl<const OUTGOING: usize> BenchDriver<OUTGOING> {
             platform,
             ports: new_port_table(),
             channels: RefCell::new(BTreeMap::new()),
+            saved_packet_bytes: Cell::new(0),
         }
     }
 
@@ -630,6 +630,11 @@ impl<const OUTGOING: usize> ServerCallbacks for BenchDriver<OUTGOING> {
             return (NtStatus::NOT_FOUND, 0);
         };
         let answer = core.save_packet(&self.platform, TransactionKey::from_bits(key_bits), buffer);
+        if answer.status.is_success() && !buffer.is_empty() {
+            let written = usize::try_from(answer.bytes).unwrap_or(0);
+            self.saved_packet_bytes
+                .set(self.saved_packet_bytes.get() + written);
+        }
         (answer.status, answer.bytes)
     }
 
