@@ -96,6 +96,7 @@ impl<const FLOWS: usize> PortState<FLOWS> {
 
     /// Decides on one frame and counts it: the direction's rate limit decides the verdict, the
     /// flow table records the frame either way, and the port counters record both.
+    #[inline]
     pub fn classify(&mut self, frame: &FrameInfo, now: Ticks) -> Verdict {
         let bucket = match frame.direction {
             Direction::Ingress => &mut self.ingress,
