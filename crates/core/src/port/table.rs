@@ -476,6 +476,70 @@ mod tests {
     }
 
     #[test]
+    fn ports_two_and_three_share_a_home_slot_in_a_two_slot_table() {
+        // The loom model of a displaced port's classify relies on this.
+        let home = super::Directory::<2>::home;
+        assert_eq!(home(SwitchPortId(2)), home(SwitchPortId(3)));
+        let table = PortTable::<SpinRawLock, 2, 1>::new();
+        for id in [2, 3] {
+            table
+                .create_port(SwitchPortId(id), None, PortConfig::UNLIMITED)
+                .unwrap();
+        }
+        let slot_of = |id| table.lookup(SwitchPortId(id)).unwrap().0.index;
+        assert_eq!(slot_of(2), home(SwitchPortId(2)));
+        assert_ne!(slot_of(3), home(SwitchPortId(3)), "3 is displaced");
+    }
+
+    #[test]
+    fn a_displaced_port_is_served_through_the_directory() {
+        let table = PortTable::<SpinRawLock, 2, 8>::new();
+        for id in [2, 3] {
+            table
+                .create_port(SwitchPortId(id), None, PortConfig::UNLIMITED)
+                .unwrap();
+        }
+        table.classify(SwitchPortId(3), &frame(), Ticks(1)).unwrap();
+        assert_eq!(
+            table
+                .counters(SwitchPortId(3))
+                .unwrap()
+                .ingress
+                .permitted
+                .frames,
+            1
+        );
+        assert_eq!(
+            table
+                .counters(SwitchPortId(2))
+                .unwrap()
+                .ingress
+                .permitted
+                .frames,
+            0
+        );
+        // Once the home port is gone and 3 re-created, 3 sits at home and starts afresh.
+        table.delete_port(SwitchPortId(2)).unwrap();
+        table.delete_port(SwitchPortId(3)).unwrap();
+        table
+            .create_port(SwitchPortId(3), None, PortConfig::UNLIMITED)
+            .unwrap();
+        assert_eq!(
+            table.lookup(SwitchPortId(3)).unwrap().0.index,
+            super::Directory::<2>::home(SwitchPortId(3))
+        );
+        assert_eq!(
+            table
+                .counters(SwitchPortId(3))
+                .unwrap()
+                .ingress
+                .permitted
+                .frames,
+            0
+        );
+    }
+
+    #[test]
     fn lookups_stay_correct_after_deletes_leave_holes() {
         // Ids that collide in the directory force displaced entries; deleting the one at the
         // home slot must not hide the displaced one.

@@ -202,7 +202,7 @@ impl Header {
 
     /// The header's 16 bytes.
     #[inline]
-    pub(crate) const fn to_bytes(&self) -> [u8; HEADER_LEN] {
+    pub(crate) const fn to_bytes(self) -> [u8; HEADER_LEN] {
         let [v0, v1] = self.version.to_le_bytes();
         let [t0, t1] = self.message_type.to_le_bytes();
         let [l0, l1, l2, l3] = self.length.to_le_bytes();
