@@ -483,6 +483,12 @@ fn classify_races_create_port() {
     let _ = bounded(|| {
         let table: Arc<LoomPorts> = Arc::new(PortTable::new());
         let port = SwitchPortId(5);
+        // Before any port exists: unknown. This also creates, on this thread, the loom atomics
+        // of the locks the race uses (`LoomRawLock` creates them on first use).
+        assert_eq!(
+            table.classify(port, &frame(Direction::Egress, 2000), Ticks(0)),
+            Err(PortError::UnknownPort(port))
+        );
         let classifier = {
             let table = Arc::clone(&table);
             thread::spawn(move || table.classify(port, &frame(Direction::Egress, 2000), Ticks(1)))
