@@ -292,6 +292,8 @@ impl<Q: PortStatsSource> FerryService<Q> {
         }
     }
 
+    // Inlined into `handle_packet`, its only caller (see there).
+    #[inline(always)]
     fn serve(
         &mut self,
         request: &Request<'_>,
@@ -396,6 +398,10 @@ impl<Q: PortStatsSource> ChannelService for FerryService<Q> {
     type Transaction = NotificationTx;
     type CompletionError = AckError;
 
+    // Always inlined into `Channel::process_packet` (its one caller on the packet path), with
+    // `serve`: one function then holds the channel's whole packet section, and the result
+    // does not hang on the inliner's cost estimate for a generic function of this size.
+    #[inline(always)]
     fn handle_packet(
         &mut self,
         payload: &[u8],
