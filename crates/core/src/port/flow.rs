@@ -129,7 +129,7 @@ impl<const N: usize> FlowTable<N> {
     ///
     /// A hit (the classify path's common case) is the inlined probe below; a new flow goes to
     /// the out-of-line [`FlowTable::insert_new`] with what the probe found.
-    #[inline]
+    #[inline(always)]
     pub fn touch(&mut self, key: &FlowKey, length: u32, now: Ticks) -> FlowOutcome {
         let home = Self::home(key);
         let mut free = None;

@@ -84,7 +84,7 @@ impl TokenBucket {
     }
 
     /// Decides whether a frame of `length` bytes passes at `now`, spending its tokens if so.
-    #[inline]
+    #[inline(always)]
     pub fn admit(&mut self, length: u32, now: Ticks) -> bool {
         if self.limit.is_unlimited() {
             return true;
@@ -159,7 +159,7 @@ impl TokenBucket {
 
     /// Adds the credit earned since the last refill, capped at the burst. Nothing to do when
     /// the clock has not advanced (frames in the same tick share one refill).
-    #[inline]
+    #[inline(always)]
     fn refill(&mut self, now: Ticks) {
         let elapsed = now.saturating_since(self.last_refill);
         if elapsed == 0 {

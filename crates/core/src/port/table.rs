@@ -281,7 +281,13 @@ impl<L: RawLock, const PORTS: usize, const FLOWS: usize> PortTable<L, PORTS, FLO
         frame: &FrameInfo,
         now: Ticks,
     ) -> Result<Verdict, PortError> {
-        self.with_port_mut(id, |state| state.classify(frame, now))
+        // The frame's whole classify inlined into the slot-lock section (see
+        // `PortState::classify`).
+        self.with_port_mut(
+            id,
+            #[inline(always)]
+            |state| state.classify(frame, now),
+        )
     }
 
     /// A copy of port `id`'s counters.
