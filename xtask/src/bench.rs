@@ -1,7 +1,8 @@
 //! `cargo xtask bench`: ferry-core's benchmarks against their baselines, in one table.
 //!
 //! Runs the criterion benches of `crates/core/benches` (`packet`, `classify`, `codec`,
-//! `migration`), reads criterion's estimates back, and prints every figure as a ratio measured
+//! `migration`) and the end-to-end migration on the simulated host
+//! (`crates/platform-mock/benches/migration.rs`), reads criterion's estimates back, and prints every figure as a ratio measured
 //! in the same run (ferry against the hand-written handler, postcard and `memcpy`) next to its
 //! goal. It also runs the `instructions` bench binary under `valgrind --tool=callgrind` at two
 //! iteration counts and divides the difference: instructions per operation, independent of
@@ -137,8 +138,47 @@ fn run_criterion(quick: bool, figures: &mut Figures) -> Result<(), String> {
     for line in stdout.lines() {
         read_size_line(line, figures);
     }
+    run_simulated_migration(&root, quick, figures)?;
     let criterion = root.join("target").join("criterion");
     read_estimates(&criterion, &criterion, &mut figures.times)?;
+    Ok(())
+}
+
+/// The end-to-end migration on the simulated host (`crates/platform-mock/benches`), with the
+/// same criterion settings; `--quick` also shrinks its set (`FERRY_BENCH_QUICK`).
+fn run_simulated_migration(root: &Path, quick: bool, figures: &mut Figures) -> Result<(), String> {
+    let mut command = Command::new(env!("CARGO"));
+    command.current_dir(root).args([
+        "bench",
+        "-p",
+        "ferry-platform-mock",
+        "--bench",
+        "migration",
+        "--",
+    ]);
+    if quick {
+        command.env("FERRY_BENCH_QUICK", "1").args([
+            "--warm-up-time",
+            "0.2",
+            "--measurement-time",
+            "0.5",
+            "--sample-size",
+            "10",
+        ]);
+    }
+    let output = command
+        .output()
+        .map_err(|error| format!("cannot run cargo bench: {error}"))?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        return Err(format!(
+            "cargo bench -p ferry-platform-mock failed:\n{stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    for line in stdout.lines() {
+        read_size_line(line, figures);
+    }
     Ok(())
 }
 
@@ -154,7 +194,21 @@ fn read_size_line(line: &str, figures: &mut Figures) {
             .parse()
             .ok()
     };
-    if let Some(rest) = line.strip_prefix("migration: ") {
+    if let Some(rest) = line.strip_prefix("sim_migration: ") {
+        for (unit, name) in [
+            (" B in total", "sim_migration_bytes"),
+            (" B per transaction", "sim_bytes_per_transaction"),
+            (
+                " B of KMCL stream per transaction",
+                "sim_kmcl_bytes_per_transaction",
+            ),
+            (" B per flow", "sim_bytes_per_flow"),
+        ] {
+            if let Some(value) = number_before(rest, unit) {
+                figures.sizes.insert(name.to_owned(), value);
+            }
+        }
+    } else if let Some(rest) = line.strip_prefix("migration: ") {
         for (unit, name) in [
             (" B in total", "migration_bytes"),
             (" B per transaction", "bytes_per_transaction"),
@@ -543,9 +597,21 @@ impl Figures {
             "×",
             Goal::AtMost(8.0),
         ));
+        rows.push(Row::new(
+            "migration (simulated host, end to end): save + transfer + restore time / memcpy"
+                .to_owned(),
+            self.ratio("sim_migration/ferry", "sim_migration/memcpy"),
+            "×",
+            Goal::AtMost(8.0),
+        ));
         for (name, label) in [
             ("bytes_per_transaction", "saved bytes per transaction"),
             ("bytes_per_flow", "saved bytes per flow (port blob / flows)"),
+            (
+                "sim_kmcl_bytes_per_transaction",
+                "simulated host: KMCL stream bytes per transaction (its state + ferry's blob)",
+            ),
+            ("sim_bytes_per_flow", "simulated host: saved bytes per flow"),
         ] {
             rows.push(Row::new(
                 label.to_owned(),
@@ -719,6 +785,18 @@ mod tests {
         );
         assert_eq!(figures.sizes.get("bytes_per_transaction"), Some(&58.0));
         assert_eq!(figures.sizes.get("bytes_per_flow"), Some(&62.31));
+        assert_eq!(figures.sizes.get("migration_bytes"), Some(&17_000_000.0));
+        read_size_line(
+            "sim_migration: 17021984 B in total; 58.0 B per transaction; 166.0 B of KMCL stream \
+             per transaction; 62.34 B per flow (port blobs, headers and counters included)",
+            &mut figures,
+        );
+        assert_eq!(figures.sizes.get("sim_bytes_per_transaction"), Some(&58.0));
+        assert_eq!(
+            figures.sizes.get("sim_kmcl_bytes_per_transaction"),
+            Some(&166.0)
+        );
+        assert_eq!(figures.sizes.get("sim_bytes_per_flow"), Some(&62.34));
         assert_eq!(figures.sizes.get("migration_bytes"), Some(&17_000_000.0));
         assert_eq!(figures.codec_bytes.get("ports/1024"), Some(&16_400_000.0));
         assert_eq!(figures.codec_bytes.get("transactions/256"), Some(&14_848.0));

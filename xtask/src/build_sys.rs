@@ -7,8 +7,8 @@
 //! `lld-link-22` as a native driver. Imports need no import library (`raw-dylib`).
 //!
 //! Profiles (root `Cargo.toml`): `sys` (`--release`: `panic = "abort"`, LTO, one codegen
-//! unit) and `sys-dev` (`panic = "abort"`). The output goes to `target/windows/`, and the image
-//! is copied to `target/windows/ferry.sys`.
+//! unit) and `sys-dev` (`panic = "abort"`). Cargo's output goes to `target/windows/`; the image
+//! is copied to `target/ferry/ferry.sys` (with its `.pdb`, when the linker wrote one).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -21,12 +21,20 @@ pub struct Args {
     /// Optimised image (profile `sys`: LTO, one codegen unit) instead of `sys-dev`.
     #[arg(long)]
     release: bool,
+    /// First run clippy (warnings denied) over the driver, platform-wdk and core for the
+    /// Windows target, with Debian's `rust-web-clippy`: the `cfg(target_os = "windows")` code
+    /// is linted nowhere else.
+    #[arg(long)]
+    clippy: bool,
 }
 
 impl Args {
     /// Options for another command that needs the image (`package`).
     pub fn new(release: bool) -> Self {
-        Self { release }
+        Self {
+            release,
+            clippy: false,
+        }
     }
 }
 
@@ -68,9 +76,12 @@ const REQUIRED: [(&str, &str); 3] = [
 /// `rust-web-src` puts the standard library's sources here (under rustc's sysroot, `/usr`).
 const RUST_SRC_LOCK: &str = "/usr/lib/rustlib/src/rust/library/Cargo.lock";
 
+/// What `--clippy` needs besides [`REQUIRED`].
+const CLIPPY_DRIVER: (&str, &str) = ("/usr/bin/clippy-driver", "rust-web-clippy");
+
 /// The apt command that installs everything `build-sys` needs.
 const APT_INSTALL: &str = "apt-get update && apt-get install -y --no-install-recommends \
-     rustc-web cargo-web rust-web-src lld-22";
+     rustc-web cargo-web rust-web-src lld-22 rust-web-clippy";
 
 /// For `sys-dev` only: unoptimised, the rebuilt `compiler_builtins` keeps calls to `fma` and
 /// `fmaf` (which on MSVC targets come from the CRT, absent from a driver) in code that lld-link
@@ -95,7 +106,7 @@ const SCRUBBED_ENV: [&str; 9] = [
 
 /// Runs `build-sys`.
 pub fn run(args: &Args) -> Result<(), String> {
-    check_prerequisites()?;
+    check_prerequisites(args.clippy)?;
     // A custom profile's output directory has the profile's name.
     let profile = if args.release { "sys" } else { "sys-dev" };
     let root = workspace::root();
@@ -109,6 +120,9 @@ pub fn run(args: &Args) -> Result<(), String> {
         "build-sys: toolchain {} (Debian rustc-web, /usr/bin)",
         String::from_utf8_lossy(&version.stdout).trim()
     );
+    if args.clippy {
+        clippy_windows_target(&root, &target_dir)?;
+    }
     println!("build-sys: profile {profile}, target {TARGET}");
 
     let mut cargo = toolchain_command("/usr/bin/cargo");
@@ -151,19 +165,54 @@ pub fn run(args: &Args) -> Result<(), String> {
 
     let built = target_dir.join(TARGET).join(profile).join(CDYLIB_NAME);
     let image = workspace::sys_image();
-    std::fs::copy(&built, &image).map_err(|e| {
-        format!(
-            "cannot copy {} to {}: {e}",
-            workspace::display(&built),
-            workspace::display(&image)
-        )
-    })?;
+    copy_artifact(&built, &image)?;
+    let pdb = built.with_extension("pdb");
+    if pdb.is_file() {
+        copy_artifact(&pdb, &image.with_extension("pdb"))?;
+    }
     let size = std::fs::metadata(&image).map_or(0, |m| m.len());
     println!(
         "build-sys: wrote {} ({size} bytes)",
         workspace::display(&image)
     );
     Ok(())
+}
+
+/// `cargo clippy` for the Windows target over the image's crates, with the kernel-image
+/// feature on and warnings denied (the workspace lints apply, as on the host).
+fn clippy_windows_target(root: &Path, target_dir: &Path) -> Result<(), String> {
+    println!("build-sys: clippy for {TARGET} (Debian rust-web-clippy)");
+    let status = toolchain_command("/usr/bin/cargo")
+        .current_dir(root)
+        .args(["clippy", "-p", DRIVER_PACKAGE])
+        .args(["-p", "ferry-platform-wdk", "-p", "ferry-core"])
+        .args(["--features", &format!("{DRIVER_PACKAGE}/{IMAGE_FEATURE}")])
+        .args(["--target", TARGET])
+        .arg("--target-dir")
+        .arg(target_dir)
+        .args(["-Zbuild-std=core,alloc", "--", "-D", "warnings"])
+        .status()
+        .map_err(|e| format!("cannot run /usr/bin/cargo clippy: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("clippy for {TARGET} found problems ({status})"))
+    }
+}
+
+/// Copies one build artifact to ferry's output directory, creating the directory.
+fn copy_artifact(from: &Path, to: &Path) -> Result<(), String> {
+    if let Some(dir) = to.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", workspace::display(dir)))?;
+    }
+    std::fs::copy(from, to).map(drop).map_err(|e| {
+        format!(
+            "cannot copy {} to {}: {e}",
+            workspace::display(from),
+            workspace::display(to)
+        )
+    })
 }
 
 /// A command for the Debian toolchain: `/usr/bin` first on `PATH` (so `/usr/bin/cargo` runs
@@ -191,8 +240,11 @@ fn toolchain_command(program: &str) -> Command {
 }
 
 /// Fails with the apt command to run when a Debian package is missing.
-fn check_prerequisites() -> Result<(), String> {
-    let missing = missing_files(|path| Path::new(path).exists());
+fn check_prerequisites(clippy: bool) -> Result<(), String> {
+    let mut missing = missing_files(|path| Path::new(path).exists());
+    if clippy && !Path::new(CLIPPY_DRIVER.0).exists() {
+        missing.push(format!("{} (package {})", CLIPPY_DRIVER.0, CLIPPY_DRIVER.1));
+    }
     if missing.is_empty() {
         return Ok(());
     }
@@ -227,7 +279,13 @@ mod tests {
         assert_eq!(missing.len(), 2, "{missing:?}");
         assert!(missing[0].contains("lld-link-22 (package lld-22)"));
         assert!(missing[1].contains("Cargo.lock (package rust-web-src)"));
-        for package in ["rustc-web", "cargo-web", "rust-web-src", "lld-22"] {
+        for package in [
+            "rustc-web",
+            "cargo-web",
+            "rust-web-src",
+            "lld-22",
+            "rust-web-clippy",
+        ] {
             assert!(APT_INSTALL.contains(package), "{package}");
         }
     }

@@ -16,9 +16,16 @@ pub fn windows_target_dir() -> PathBuf {
     root().join("target").join("windows")
 }
 
+/// Where ferry's finished artifacts go: the image (and its `.pdb` when the linker writes one),
+/// the package and the test-signing material. Intermediate build output stays in
+/// [`windows_target_dir`].
+pub fn output_dir() -> PathBuf {
+    root().join("target").join("ferry")
+}
+
 /// Where `build-sys` leaves the image and `check-sys` looks for it by default.
 pub fn sys_image() -> PathBuf {
-    windows_target_dir().join("ferry.sys")
+    output_dir().join("ferry.sys")
 }
 
 /// `path` relative to the repository root when it is inside it, for shorter messages.

@@ -1,4 +1,5 @@
-//! End-to-end migration at the core level (the simulated host's migration API is not used):
+//! Migration at the core level — ferry's own share of a migration, without a host (the
+//! end-to-end figure on the simulated host is `crates/platform-mock/benches/migration.rs`):
 //! save every outgoing transaction (4,096) and every port (256 × 1,024 flows) into one stream,
 //! copy the stream to the "destination" (the transfer), then restore every transaction and
 //! every port into fresh destination state — against `memcpy` of the same total bytes.

@@ -34,7 +34,8 @@ fn panic(info: &PanicInfo<'_>) -> ! {
 // touch floats (compiler-builtins among them) and normally defined by the CRT. Any definition
 // satisfies it; the value is never read. Defined in assembly rather than as a
 // `#[no_mangle] static` because a cdylib exports every `#[no_mangle]` item, and the image
-// should export `DriverEntry` only.
+// should export `DriverEntry` only. With the `wdk-sys` feature, wdk-sys defines it.
+#[cfg(not(feature = "wdk-sys"))]
 core::arch::global_asm!(
     ".section .rdata,\"dr\"",
     ".globl _fltused",

@@ -16,7 +16,7 @@ use ferry_core::lock::SpinRawLock;
 use ferry_core::platform::{Platform, Ticks, TransactionKey};
 use ferry_core::port::rate::BucketSnapshot;
 use ferry_core::port::{
-    Direction, PendingSaves, PortConfig, PortCounters, PortIdentity, PortTable,
+    Direction, PendingSaves, PortConfig, PortCounters, PortIdentity, PortState, PortTable,
     SAVE_CANCELLED_STATUS, SwitchPortId, TrafficCounters, Verdict,
 };
 use ferry_core::protocol::{EventSet, MAX_MESSAGE_LEN, PortStats};
@@ -442,58 +442,62 @@ impl Driver {
     pub fn port_snapshot(&self, port: SwitchPortId) -> Option<PortSnapshot> {
         let now = self.platform.now();
         self.ports
-            .with_port(port, |state| {
-                let mut flows: Vec<(String, TrafficCounters, u64)> = state
-                    .flows()
-                    .iter_for_save()
-                    .map(|f| {
-                        (
-                            format!("{:?}", f.key),
-                            f.counters,
-                            now.saturating_since(f.last_seen),
-                        )
-                    })
-                    .collect();
-                flows.sort_by(|a, b| a.0.cmp(&b.0));
-                PortSnapshot {
-                    identity: state.identity(),
-                    counters: *state.counters(),
-                    flows,
-                    config: state.config(),
-                    // An unlimited bucket is never consulted; its refill time means nothing.
-                    buckets: [Direction::Ingress, Direction::Egress].map(|d| {
-                        let bucket = state.bucket(d);
-                        let limit = bucket.limit();
-                        let snapshot = bucket.snapshot(now);
-                        // Ticks to fill an empty bucket: any older refill means "full", and
-                        // restore may shorten such an age to the destination's uptime
-                        // (`TokenBucket::restore`), which changes nothing the bucket decides.
-                        let fill_ticks = u128::from(limit.burst_bytes)
-                            * u128::from(Ticks::PER_SECOND)
-                            / u128::from(limit.bytes_per_second.max(1));
-                        if limit.is_unlimited() {
-                            BucketSnapshot {
-                                tokens: 0,
-                                remainder: 0,
-                                refill_age: 0,
-                            }
-                        } else if u128::from(snapshot.refill_age) >= fill_ticks {
-                            BucketSnapshot {
-                                tokens: limit.burst_bytes,
-                                remainder: 0,
-                                refill_age: 0,
-                            }
-                        } else {
-                            snapshot
-                        }
-                    }),
-                }
-            })
+            .with_port(port, |state| PortSnapshot::of(state, now))
             .ok()
     }
 }
 
 impl PortSnapshot {
+    /// The snapshot of one port's `state` at `now` (any flow-table capacity: the simulated
+    /// driver's and the real platform's port tables differ in size).
+    #[must_use]
+    pub fn of<const F: usize>(state: &PortState<F>, now: Ticks) -> Self {
+        let mut flows: Vec<(String, TrafficCounters, u64)> = state
+            .flows()
+            .iter_for_save()
+            .map(|f| {
+                (
+                    format!("{:?}", f.key),
+                    f.counters,
+                    now.saturating_since(f.last_seen),
+                )
+            })
+            .collect();
+        flows.sort_by(|a, b| a.0.cmp(&b.0));
+        PortSnapshot {
+            identity: state.identity(),
+            counters: *state.counters(),
+            flows,
+            config: state.config(),
+            // An unlimited bucket is never consulted; its refill time means nothing.
+            buckets: [Direction::Ingress, Direction::Egress].map(|d| {
+                let bucket = state.bucket(d);
+                let limit = bucket.limit();
+                let snapshot = bucket.snapshot(now);
+                // Ticks to fill an empty bucket: any older refill means "full", and
+                // restore may shorten such an age to the destination's uptime
+                // (`TokenBucket::restore`), which changes nothing the bucket decides.
+                let fill_ticks = u128::from(limit.burst_bytes) * u128::from(Ticks::PER_SECOND)
+                    / u128::from(limit.bytes_per_second.max(1));
+                if limit.is_unlimited() {
+                    BucketSnapshot {
+                        tokens: 0,
+                        remainder: 0,
+                        refill_age: 0,
+                    }
+                } else if u128::from(snapshot.refill_age) >= fill_ticks {
+                    BucketSnapshot {
+                        tokens: limit.burst_bytes,
+                        remainder: 0,
+                        refill_age: 0,
+                    }
+                } else {
+                    snapshot
+                }
+            }),
+        }
+    }
+
     /// The parts of the state in which `self` and `other` differ (empty if equal).
     #[must_use]
     pub fn differences(&self, other: &Self) -> Vec<String> {

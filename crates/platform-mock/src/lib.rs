@@ -6,6 +6,7 @@
 //! | module | job |
 //! |---|---|
 //! | [`rng`] | the seeded generator |
+//! | [`bench_support`] | a migration a benchmark drives step by step (save, transfer, restore) |
 //! | [`clock`] | virtual time and per-host clocks |
 //! | [`kmcl`] | simulated KMCL server channels, shaped like KMCL's functions and callbacks |
 //! | [`vswitch`] | the simulated extensible switch and its WFP callout interface |
@@ -34,13 +35,19 @@
 //! - vSwitch events other than port create/delete and runtime-state save/restore (NIC
 //!   connect/disconnect, `INTERFACE_*`), and more than one callout.
 //! - One channel per VM, bound to the VM's first NIC; guests send one request per packet.
-//! - The C-ABI function tables shaped like `KMCL_SERVER_INTERFACE_V1` (a later issue): the
-//!   functions of [`kmcl::Kmcl`] and [`vswitch::VSwitch`] map one to one onto them.
+//!
+//! ## Through C (test level 3)
+//!
+//! The same host is reached through C-ABI tables (a `KMCL_SERVER_INTERFACE_V1` and the WFP
+//! vSwitch functions) by platform-wdk's `tests/sim_abi/`, test level 3: the functions of
+//! [`kmcl::Kmcl`] and [`vswitch::VSwitch`] map one to one onto them, built on platform-wdk's
+//! own C declarations, which is why that adapter lives there and not here.
 
 // The simulated host runs on std threads with megabytes of stack; the kernel limits the
 // workspace lint guards against do not apply here (the port table alone is ~90 KiB).
 #![allow(clippy::large_stack_frames)]
 
+pub mod bench_support;
 pub mod clock;
 pub mod driver;
 pub mod faults;

@@ -30,7 +30,7 @@ use crate::workspace;
 /// Options of `check-sys`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// The image to check (default: target/windows/ferry.sys, where build-sys puts it).
+    /// The image to check (default: target/ferry/ferry.sys, where build-sys puts it).
     path: Option<PathBuf>,
 }
 

@@ -6,9 +6,9 @@
 //!    version and today's UTC date (`SOURCE_DATE_EPOCH` overrides the date), `$ARCH$` =
 //!    amd64 — what `stampinf` does on Windows.
 //! 3. Makes (once) a self-signed test certificate and signs the image with `osslsigncode`.
-//! 4. Writes the package (default `target/windows/package/`): `ferry.sys` (signed),
+//! 4. Writes the package (default `target/ferry/package/`): `ferry.sys` (signed),
 //!    `ferry.inf`, `ferry-test.cer` (the certificate, PEM; the key stays in
-//!    `target/windows/test-signing/`) and `README.txt`.
+//!    `target/ferry/test-signing/`) and `README.txt`.
 //!
 //! **No catalog.** The INF names `ferry.cat`, but it is not produced here: a catalog is
 //! made by `inf2cat` and signed by `signtool`, Windows-only tools of the WDK with no Linux
@@ -36,7 +36,7 @@ pub struct Args {
     /// Package the optimised image (build-sys --release).
     #[arg(long)]
     release: bool,
-    /// The package directory (default: target/windows/package).
+    /// The package directory (default: target/ferry/package).
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
     /// After packaging, verify the package: PE checks, signature, INF.
@@ -68,7 +68,7 @@ pub fn run(args: &Args) -> Result<(), String> {
     let out = args
         .out
         .clone()
-        .unwrap_or_else(|| workspace::windows_target_dir().join("package"));
+        .unwrap_or_else(|| workspace::output_dir().join("package"));
     if args.no_build {
         return verify(&out);
     }

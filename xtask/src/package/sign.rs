@@ -19,7 +19,7 @@ const SUBJECT: &str = "/O=ferry project/CN=ferry test signing (not for release)"
 /// ship. Kept across runs so a test machine that trusts the certificate keeps trusting new
 /// packages.
 pub fn signing_dir() -> PathBuf {
-    workspace::windows_target_dir().join("test-signing")
+    workspace::output_dir().join("test-signing")
 }
 
 /// Fails with the apt command when a tool is missing.

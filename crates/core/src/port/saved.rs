@@ -66,6 +66,8 @@ pub const COUNTER_FIELDS: [&str; 11] = [
 
 /// Bytes per flow record (see the specification for its layout).
 pub const FLOW_RECORD_LEN: u16 = 62;
+/// [`FLOW_RECORD_LEN`] as an array length.
+const FLOW_RECORD_BYTES: usize = FLOW_RECORD_LEN as usize;
 
 const COUNTER_COUNT: usize = COUNTER_FIELDS.len();
 const BUCKET_FIELD_COUNT: usize = 5;
@@ -175,12 +177,19 @@ impl<const FLOWS: usize> SavedState for PortBlob<'_, FLOWS> {
         let egress = bucket_values(self.state.bucket(Direction::Egress), self.now);
         write_u64s(w, tags::FIRST_EGRESS_BUCKET, &egress)?;
         let count = u32::try_from(self.flow_count()).map_err(|_| EncodeError::InvalidState)?;
-        let mut records = w.records(tags::FLOWS, count, FLOW_RECORD_LEN)?;
-        for flow in self.state.flows().iter_for_save() {
-            records.next_record()?;
-            records.bytes(&flow_record(&flow, self.now))?;
+        let slots = w
+            .records(tags::FLOWS, count, FLOW_RECORD_LEN)?
+            .all_records::<FLOW_RECORD_BYTES>()?;
+        let mut filled = 0usize;
+        for (slot, flow) in slots.iter_mut().zip(self.state.flows().iter_for_save()) {
+            write_flow_record(slot, &flow, self.now);
+            filled = filled.saturating_add(1);
         }
-        records.finish()
+        // The table yields exactly `len()` flows; anything else would leave slots unwritten.
+        if filled != slots.len() {
+            return Err(EncodeError::InvalidState);
+        }
+        Ok(())
     }
 }
 
@@ -192,30 +201,33 @@ fn write_u64s(w: &mut FieldWriter<'_>, first: u16, values: &[u64]) -> Result<(),
     Ok(())
 }
 
-/// A flow's record (layout in the specification), its age taken at `now`.
-fn flow_record(flow: &FlowEntry, now: Ticks) -> [u8; FLOW_RECORD_LEN as usize] {
+/// Writes `flow`'s record (layout in the specification), its age taken at `now`, member by
+/// member straight into its slot of the output.
+#[inline]
+fn write_flow_record(record: &mut [u8; FLOW_RECORD_BYTES], flow: &FlowEntry, now: Ticks) {
     let key = &flow.key;
-    let parts: [&[u8]; 9] = [
-        &[key.family() as u8],
-        &[key.protocol()],
-        &key.source_port().to_le_bytes(),
-        &key.destination_port().to_le_bytes(),
-        &key.source().to_be_bytes(),
-        &key.destination().to_be_bytes(),
-        &flow.counters.frames.to_le_bytes(),
-        &flow.counters.bytes.to_le_bytes(),
-        &now.saturating_since(flow.last_seen).to_le_bytes(),
-    ];
-    let mut record = [0u8; FLOW_RECORD_LEN as usize];
     let mut rest = record.as_mut_slice();
-    for part in parts {
-        let Some((member, tail)) = rest.split_at_mut_checked(part.len()) else {
-            break;
-        };
-        member.copy_from_slice(part);
-        rest = tail;
+    put(&mut rest, [key.family() as u8, key.protocol()]);
+    put(&mut rest, key.source_port().to_le_bytes());
+    put(&mut rest, key.destination_port().to_le_bytes());
+    put(&mut rest, key.source().to_be_bytes());
+    put(&mut rest, key.destination().to_be_bytes());
+    put(&mut rest, flow.counters.frames.to_le_bytes());
+    put(&mut rest, flow.counters.bytes.to_le_bytes());
+    put(
+        &mut rest,
+        now.saturating_since(flow.last_seen).to_le_bytes(),
+    );
+}
+
+/// Writes `bytes` at the front of `rest` and moves `rest` past them. (Record and member sizes
+/// are constants, so the length checks fold away.)
+#[inline]
+fn put<const N: usize>(rest: &mut &mut [u8], bytes: [u8; N]) {
+    if let Some((member, tail)) = core::mem::take(rest).split_first_chunk_mut::<N>() {
+        *member = bytes;
+        *rest = tail;
     }
-    record
 }
 
 /// Tags `first`, `first + 1`, ...
@@ -358,7 +370,7 @@ fn read_flows<'a>(f: &mut FieldReader<'a>, capacity: u32) -> Result<Records<'a>,
 fn check_flows(records: Records<'_>) -> Result<Records<'_>, DecodeError> {
     records.require_record_len(FLOW_RECORD_LEN)?;
     for record in records.iter() {
-        if decode_flow(record.bytes()).is_none() {
+        if !flow_record_is_valid(record.bytes()) {
             return Err(record.invalid());
         }
     }
@@ -406,6 +418,33 @@ pub fn check_blob(blob: &[u8], capacity: usize) -> Result<(), RestoreError> {
     validate(blob, capacity, &mut validated)
 }
 
+/// Whether [`decode_flow`] accepts `bytes`, without building the flow: the family is 4 or 6,
+/// and an IPv4 record's addresses have their upper 12 bytes zero. The validation pass runs
+/// this over every record; install decodes each record once.
+#[inline]
+fn flow_record_is_valid(bytes: &[u8]) -> bool {
+    if bytes.len() < FLOW_RECORD_BYTES {
+        return false;
+    }
+    let Some((&[family, _protocol, ..], rest)) = bytes.split_first_chunk::<ADDRESSES_AT>() else {
+        return false;
+    };
+    let Some((source, rest)) = rest.split_first_chunk::<16>() else {
+        return false;
+    };
+    let Some(destination) = rest.first_chunk::<16>() else {
+        return false;
+    };
+    match family {
+        6 => true,
+        4 => (u128::from_be_bytes(*source) | u128::from_be_bytes(*destination)) >> 32 == 0,
+        _ => false,
+    }
+}
+
+/// Offset of the source address in a flow record.
+const ADDRESSES_AT: usize = 6;
+
 /// A decoded flow record.
 struct DecodedFlow {
     key: FlowKey,
@@ -414,6 +453,7 @@ struct DecodedFlow {
 }
 
 /// Splits the next `N` bytes off `bytes`.
+#[inline]
 fn take<const N: usize>(bytes: &mut &[u8]) -> Option<[u8; N]> {
     let (member, rest) = bytes.split_first_chunk::<N>()?;
     *bytes = rest;
@@ -423,7 +463,12 @@ fn take<const N: usize>(bytes: &mut &[u8]) -> Option<[u8; N]> {
 /// One flow record (at least [`FLOW_RECORD_LEN`] bytes; members past it, a newer minor
 /// version's, are ignored). `None` for an unknown address family or an IPv4 address wider
 /// than 32 bits.
-fn decode_flow(mut bytes: &[u8]) -> Option<DecodedFlow> {
+#[inline]
+fn decode_flow(bytes: &[u8]) -> Option<DecodedFlow> {
+    // One length check for the whole record; the members then lie at constant offsets of a
+    // fixed-size array, so their checks fold away.
+    let record = bytes.first_chunk::<FLOW_RECORD_BYTES>()?;
+    let mut bytes = record.as_slice();
     let family = match take::<1>(&mut bytes)? {
         [4] => AddressFamily::V4,
         [6] => AddressFamily::V6,
@@ -491,13 +536,20 @@ fn install_flows<const FLOWS: usize>(
             last_seen: Ticks(now.0.saturating_sub(flow.age)),
         })
     };
-    let records = || saved.iter().flat_map(Records::iter);
-    let full = saved.is_some_and(|r| usize::try_from(r.count()).is_ok_and(|n| n == FLOWS));
-    if full && flows.restore_full_layout(records().map_while(restored)) {
+    let Some(saved) = saved else {
+        flows.clear();
+        return;
+    };
+    let full = usize::try_from(saved.count()).is_ok_and(|n| n == FLOWS);
+    if full && flows.restore_full_layout(saved.iter().map_while(restored)) {
         return;
     }
     flows.clear();
-    for entry in records().filter_map(restored) {
+    for record in saved.iter() {
+        // Every record passed `flow_record_is_valid`, so it decodes.
+        let Some(entry) = restored(record) else {
+            continue;
+        };
         if let super::flow::FlowOutcome::Inserted { evicted: true, .. } =
             flows.insert_restored(&entry)
         {
@@ -579,5 +631,33 @@ impl<L: RawLock, const PORTS: usize, const FLOWS: usize> PortTable<L, PORTS, FLO
             self.set_directory_identity(slot, validated.identity);
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{FLOW_RECORD_BYTES, decode_flow, flow_record_is_valid};
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn the_validation_pass_accepts_exactly_what_install_decodes(
+            family in prop_oneof![Just(4u8), Just(6u8), any::<u8>()],
+            mut record in proptest::collection::vec(any::<u8>(), FLOW_RECORD_BYTES..FLOW_RECORD_BYTES + 4),
+            clear_high in any::<bool>(),
+            stray in 6usize..38,
+        ) {
+            record[0] = family;
+            if clear_high {
+                // An IPv4-shaped record, then perhaps one stray non-zero high byte.
+                record[6..18].fill(0);
+                record[22..34].fill(0);
+                if stray < 18 || (22..34).contains(&stray) {
+                    record[stray] |= 1;
+                }
+            }
+            prop_assert_eq!(flow_record_is_valid(&record), decode_flow(&record).is_some());
+            prop_assert!(!flow_record_is_valid(&record[..FLOW_RECORD_BYTES - 1]));
+        }
     }
 }

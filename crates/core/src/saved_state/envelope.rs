@@ -14,7 +14,7 @@
 
 use core::fmt;
 
-use super::checksum::Crc32c;
+use super::checksum::crc32c_pair;
 use super::error::{DecodeError, DecodeErrorKind, saturate};
 use super::reader::{FieldReader, Fields};
 
@@ -96,29 +96,28 @@ impl fmt::Display for BlobKind {
     }
 }
 
+/// The 16 header bytes the checksum covers (magic to payload length) of a blob of `kind`
+/// written by this version, carrying `payload_len` bytes. A `const fn` so that a kind with a
+/// fixed layout can hold its whole header as a constant.
+#[must_use]
+pub const fn header_prefix(kind: BlobKind, payload_len: u32) -> [u8; CHECKSUM_AT] {
+    let [m0, m1, m2, m3] = MAGIC;
+    let [major0, major1] = FORMAT_VERSION.major.to_le_bytes();
+    let [minor0, minor1] = FORMAT_VERSION.minor.to_le_bytes();
+    let [k0, k1] = kind.to_u16().to_le_bytes();
+    let [l0, l1, l2, l3] = payload_len.to_le_bytes();
+    [
+        m0, m1, m2, m3, major0, major1, minor0, minor1, k0, k1, 0, 0, l0, l1, l2, l3,
+    ]
+}
+
 /// Writes the header of a blob of `kind` carrying `payload` (already in place after the
 /// header) into `header`, checksum included.
 pub(crate) fn write_header(header: &mut [u8; HEADER_LEN], kind: BlobKind, payload: &[u8]) {
     // Callers bound the payload by MAX_PAYLOAD_LEN, far below u32::MAX.
     let payload_len = u32::try_from(payload.len()).unwrap_or(u32::MAX);
-    let mut fixed = [0u8; CHECKSUM_AT];
-    let parts: [(usize, &[u8]); 6] = [
-        (MAGIC_AT, &MAGIC),
-        (MAJOR_AT, &FORMAT_VERSION.major.to_le_bytes()),
-        (MINOR_AT, &FORMAT_VERSION.minor.to_le_bytes()),
-        (KIND_AT, &kind.to_u16().to_le_bytes()),
-        (FLAGS_AT, &0u16.to_le_bytes()),
-        (LENGTH_AT, &payload_len.to_le_bytes()),
-    ];
-    for (at, bytes) in parts {
-        if let Some(slot) = fixed.get_mut(at..at.saturating_add(bytes.len())) {
-            slot.copy_from_slice(bytes);
-        }
-    }
-    let mut crc = Crc32c::new();
-    crc.update(&fixed);
-    crc.update(payload);
-    let checksum = crc.finish().to_le_bytes();
+    let fixed = header_prefix(kind, payload_len);
+    let checksum = crc32c_pair(&fixed, payload).to_le_bytes();
     if let Some((head, tail)) = header.split_first_chunk_mut::<CHECKSUM_AT>() {
         *head = fixed;
         if let Some(slot) = tail.first_chunk_mut() {
@@ -331,10 +330,7 @@ fn check_checksum(header: &[u8; HEADER_LEN], payload: &[u8]) -> Result<(), Decod
         return Err(truncated(header, 0, HEADER_LEN));
     };
     let stored = u32_at(header, CHECKSUM_AT)?;
-    let mut crc = Crc32c::new();
-    crc.update(covered);
-    crc.update(payload);
-    let computed = crc.finish();
+    let computed = crc32c_pair(covered, payload);
     if stored != computed {
         return Err(DecodeError::new(
             CHECKSUM_AT,

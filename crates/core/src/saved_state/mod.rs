@@ -85,14 +85,17 @@ pub mod records;
 pub mod tag;
 pub mod writer;
 
-pub use checksum::{Crc32c, crc32c};
+pub use checksum::{Crc32c, crc32c, crc32c_arrays, crc32c_pair, crc32c_words, register_after};
 pub use envelope::{
-    BlobKind, FORMAT_VERSION, HEADER_LEN, MAGIC, MAX_PAYLOAD_LEN, Payload, Version, open, open_any,
+    BlobKind, FORMAT_VERSION, HEADER_LEN, MAGIC, MAX_PAYLOAD_LEN, Payload, Version, header_prefix,
+    open, open_any,
 };
 pub use error::{DecodeError, DecodeErrorKind, EncodeError};
 pub use reader::{Field, FieldReader, Fields};
 pub use records::{Record, RecordIter, RecordReader, Records};
-pub use tag::{FIELD_HEADER_LEN, RECORDS_PREFIX_LEN, Tag, field_len, records_field_len};
+pub use tag::{
+    FIELD_HEADER_LEN, RECORDS_PREFIX_LEN, Tag, field_header, field_len, records_field_len,
+};
 pub use writer::{FieldWriter, RecordArrayWriter};
 
 /// State that saves itself as one blob of kind [`KIND`](Self::KIND).

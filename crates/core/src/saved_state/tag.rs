@@ -76,6 +76,15 @@ pub const fn field_len(value_len: usize) -> usize {
     FIELD_HEADER_LEN.saturating_add(value_len)
 }
 
+/// The 6 bytes in front of a field's value (tag, then value length, little-endian): for kinds
+/// with a fixed layout, which hold their field headers as constants.
+#[must_use]
+pub const fn field_header(tag: Tag, value_len: u32) -> [u8; FIELD_HEADER_LEN] {
+    let [t0, t1] = tag.raw().to_le_bytes();
+    let [l0, l1, l2, l3] = value_len.to_le_bytes();
+    [t0, t1, l0, l1, l2, l3]
+}
+
 /// Encoded size of a record-array field of `count` records of `record_len` bytes each
 /// (saturating).
 #[must_use]

@@ -154,7 +154,7 @@ pub struct RecordArrayWriter<'w, 'a> {
     record_written: usize,
 }
 
-impl RecordArrayWriter<'_, '_> {
+impl<'w> RecordArrayWriter<'w, '_> {
     fn mismatch(&self) -> EncodeError {
         EncodeError::RecordMismatch {
             tag: self.tag.raw(),
@@ -189,6 +189,39 @@ impl RecordArrayWriter<'_, '_> {
             return Err(self.mismatch());
         }
         Ok(())
+    }
+
+    /// Every announced record at once, as `LEN`-byte slots, for a kind that fills fixed-size
+    /// records in bulk instead of member by member. The array counts as complete: the kind
+    /// must fill every slot entirely (the bytes are the output buffer's, not cleared).
+    ///
+    /// # Errors
+    /// [`EncodeError::RecordMismatch`] if `LEN` is not the array's record length or a record
+    /// was already started; [`EncodeError::PayloadLengthMismatch`] if the payload buffer is too
+    /// short.
+    pub fn all_records<const LEN: usize>(self) -> Result<&'w mut [[u8; LEN]], EncodeError> {
+        let untouched = self.record_written == self.record_len;
+        if LEN != self.record_len || !untouched {
+            return Err(self.mismatch());
+        }
+        let count = usize::try_from(self.remaining_records).map_err(|_| self.mismatch())?;
+        let writer = self.writer;
+        let start = writer.pos;
+        let end = count
+            .checked_mul(LEN)
+            .and_then(|len| start.checked_add(len))
+            .unwrap_or(usize::MAX);
+        let declared = writer.buf.len();
+        let bytes = writer
+            .buf
+            .get_mut(start..end)
+            .ok_or(EncodeError::PayloadLengthMismatch {
+                declared,
+                written: end,
+            })?;
+        writer.pos = end;
+        let (records, _) = bytes.as_chunks_mut::<LEN>();
+        Ok(records)
     }
 
     /// Appends raw bytes to the current record (fixed arrays, padding).
@@ -291,5 +324,46 @@ mod tests {
         );
         assert_eq!(table.finish(), Ok(()));
         assert_eq!(buf, [3, 0, 8, 0, 0, 0, 1, 0, 0, 0, 2, 0, 1, 2]);
+    }
+
+    #[test]
+    fn all_records_hands_out_exactly_the_announced_slots() {
+        let mut buf = [0u8; records_field_len(2, 3)];
+        let mut w = FieldWriter::new(&mut buf);
+        let wrong_len = w.records(Tag::new(4), 2, 3).unwrap().all_records::<4>();
+        assert_eq!(
+            wrong_len.err(),
+            Some(EncodeError::RecordMismatch { tag: 4 })
+        );
+
+        let mut buf = [0u8; records_field_len(2, 3)];
+        let mut w = FieldWriter::new(&mut buf);
+        let mut started = w.records(Tag::new(4), 2, 3).unwrap();
+        started.next_record().unwrap();
+        assert_eq!(
+            started.all_records::<3>().err(),
+            Some(EncodeError::RecordMismatch { tag: 4 })
+        );
+
+        let mut buf = [0u8; records_field_len(2, 3)];
+        let mut w = FieldWriter::new(&mut buf);
+        let slots = w
+            .records(Tag::new(4), 2, 3)
+            .unwrap()
+            .all_records::<3>()
+            .unwrap();
+        assert_eq!(slots.len(), 2);
+        slots[0] = [1, 2, 3];
+        slots[1] = [4, 5, 6];
+        assert_eq!(w.position(), buf.len());
+        assert_eq!(buf, [4, 0, 12, 0, 0, 0, 2, 0, 0, 0, 3, 0, 1, 2, 3, 4, 5, 6]);
+
+        let mut short = [0u8; records_field_len(2, 3) - 1];
+        let mut w = FieldWriter::new(&mut short);
+        let overrun = w.records(Tag::new(4), 2, 3).unwrap().all_records::<3>();
+        assert!(matches!(
+            overrun,
+            Err(EncodeError::PayloadLengthMismatch { .. })
+        ));
     }
 }

@@ -54,8 +54,7 @@ pub const DPFLTR_INFO_LEVEL: u32 = 3;
 pub type DRIVER_EXTENSION = Opaque;
 /// `FAST_IO_DISPATCH` (`wdm.h`): only used by pointer.
 pub type FAST_IO_DISPATCH = Opaque;
-/// `IRP` (`wdm.h`): only used by pointer.
-pub type IRP = Opaque;
+pub use super::io::IRP;
 
 /// `IRP_MJ_MAXIMUM_FUNCTION + 1`: the size of `DRIVER_OBJECT::MajorFunction`.
 pub const IRP_MJ_FUNCTION_COUNT: usize = 28;
@@ -186,5 +185,31 @@ pub mod imports {
         /// to the kernel debugger if `ComponentId`/`Level` pass the debug filter. At most 512
         /// bytes per call; `%s` of ANSI text is legal at any IRQL up to DIRQL.
         pub fn DbgPrintEx(ComponentId: u32, Level: u32, Format: *const c_char, ...) -> u32;
+    }
+}
+
+/// `KeDelayExecutionThread` (`wdm.h`, `PASSIVE_LEVEL`..`APC_LEVEL`): the one wait ferry makes,
+/// between retries of a callout unregistration the filter engine refused (`host::filters`).
+/// Not in `shared/reference/`; standard `wdm.h` declaration.
+pub mod wait {
+    use super::super::base::NTSTATUS;
+
+    /// `KPROCESSOR_MODE` (`CCHAR`).
+    pub type KPROCESSOR_MODE = i8;
+    /// `KernelMode`.
+    pub const KERNEL_MODE: KPROCESSOR_MODE = 0;
+
+    #[cfg_attr(
+        windows,
+        link(name = "ntoskrnl.exe", kind = "raw-dylib", modifiers = "+verbatim")
+    )]
+    unsafe extern "system" {
+        /// Waits for `*Interval` (negative: relative, 100 ns units). `Alertable` is a
+        /// `BOOLEAN`.
+        pub fn KeDelayExecutionThread(
+            WaitMode: KPROCESSOR_MODE,
+            Alertable: u8,
+            Interval: *mut i64,
+        ) -> NTSTATUS;
     }
 }

@@ -175,9 +175,10 @@ fn check(status: NtStatus) -> Result<(), NtStatus> {
 
 impl<K: KernelServices> OfferedChannel<K> {
     /// Allocates, configures and offers a channel for host `H` (PASSIVE_LEVEL): the order is
-    /// `VmbChannelAllocate`, `VmbChannelSetPointer`, callbacks, quota, packet size, server
-    /// flags, interface ids, VMBus handle, `VmbChannelEnable` — the pointer is set before any
-    /// callback is registered, so no callback can find it missing.
+    /// `VmbChannelAllocate`, VMBus handle (as observed in dxgkrnl, kmcl.md §1.9),
+    /// `VmbChannelSetPointer`, callbacks, quota, packet size, server flags, interface ids,
+    /// `VmbChannelEnable` — the pointer is set before any callback is registered, so no
+    /// callback can find it missing.
     ///
     /// # Errors
     ///
@@ -262,6 +263,13 @@ impl<K: KernelServices> OfferedChannel<K> {
     fn configure<H: FerryHost<Kernel = K>>(&self, config: &OfferConfig) -> Result<(), NtStatus> {
         let kmcl = H::platform().kmcl();
         let handle = self.handle;
+        // The VMBus handle first, right after allocation: the order dxgkrnl's host code was
+        // observed to use (kmcl.md §1.9); the other Init calls follow.
+        if let Some(vmbus) = config.vmbus {
+            // SAFETY: an allocated, not yet enabled channel; `vmbus` is a kernel handle the
+            // caller converted (and keeps open until the channel is cleaned up).
+            check(unsafe { (kmcl.server_channel_init_set_vmbus_handle)(handle, vmbus) })?;
+        }
         // SAFETY: the context outlives the channel (freed only after cleanup).
         unsafe { (kmcl.channel_set_pointer)(handle, self.context.as_ptr().cast()) };
         // SAFETY: allocated, not yet enabled channel; the functions are this image's.
@@ -307,10 +315,6 @@ impl<K: KernelServices> OfferedChannel<K> {
                 config.interface_instance,
             )
         })?;
-        if let Some(vmbus) = config.vmbus {
-            // SAFETY: as above; `vmbus` is a kernel handle the caller converted.
-            check(unsafe { (kmcl.server_channel_init_set_vmbus_handle)(handle, vmbus) })?;
-        }
         Ok(())
     }
 

@@ -6,13 +6,19 @@
 //! | [`channel`] | a channel's pool-resident context, offer/close, and the KMCL trampolines |
 //! | [`vswitch`] | [`VSwitch`](vswitch::VSwitch) and the WFP vSwitch callbacks |
 //! | [`runtime_state`] | the runtime-state blobs handed to WFP, and who owns them |
+//! | [`callout`] | the vSwitch callouts' classify path: [`Callouts`](callout::Callouts) and the `classifyFn`s |
+//! | [`filters`] | engine session, callout registration and filters at load; their removal at unload |
+//! | [`frame`] | the flow key of an Ethernet frame (hostile bytes) |
 //!
 //! KMCL's packet completion routine receives only the packet, so the KMCL table must be
 //! reachable without a context: [`FerryHost`] names the driver's `static` platform and port
 //! table, and every KMCL trampoline is generic over it. WFP callbacks get their context from
 //! `notifyContext` instead and are generic only over the kernel services.
 
+pub mod callout;
 pub mod channel;
+pub mod filters;
+pub mod frame;
 pub mod runtime_state;
 pub mod vswitch;
 

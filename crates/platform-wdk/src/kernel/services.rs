@@ -38,6 +38,13 @@ pub trait KernelServices: 'static {
     /// Reports something the driver should know about (a callback core refused, a failed
     /// allocation): `DbgPrintEx` in the kernel. Must be callable at `DISPATCH_LEVEL`.
     fn log(level: Level, args: fmt::Arguments<'_>);
+
+    /// Gives the CPU away for a moment before a retry (`PASSIVE_LEVEL` only): used while the
+    /// filter engine refuses to unregister a callout (`host::filters`). The default spins once,
+    /// which is what a host test wants.
+    fn pause() {
+        core::hint::spin_loop();
+    }
 }
 
 /// The real kernel (Windows targets): executive spin lock, interrupt time, tagged non-paged
@@ -68,5 +75,14 @@ impl KernelServices for NtKernel {
         // SAFETY: the caller passes a block from `allocate_zeroed(len)`, which came from
         // `PoolBuffer::into_raw` with this length; dropping the rebuilt buffer frees it once.
         drop(unsafe { crate::kernel::pool::PoolBuffer::from_raw(block, len) });
+    }
+
+    /// One millisecond of `KeDelayExecutionThread` (kernel mode, not alertable).
+    fn pause() {
+        use crate::ffi::ntoskrnl::wait::{KERNEL_MODE, KeDelayExecutionThread};
+        // Negative: relative, in 100 ns units.
+        let mut interval: i64 = -10_000;
+        // SAFETY: called at PASSIVE_LEVEL (the trait's contract); a valid interval.
+        let _ = unsafe { KeDelayExecutionThread(KERNEL_MODE, 0, &raw mut interval) };
     }
 }

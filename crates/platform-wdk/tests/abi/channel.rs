@@ -57,7 +57,7 @@ fn offer(loopback: bool) -> OfferedChannel<TestKernel> {
     OfferedChannel::offer::<TestHost>(&config(loopback)).expect("offer succeeds")
 }
 
-fn request(id: u64, body: RequestBody<'_>) -> Vec<u8> {
+pub(crate) fn request(id: u64, body: RequestBody<'_>) -> Vec<u8> {
     let mut out = vec![0u8; MAX_MESSAGE_LEN];
     let request = Request {
         version: protocol::PROTOCOL_VERSION_1,

@@ -74,6 +74,21 @@ pub fn record(channel: VMBCHANNEL) -> MutexGuard<'static, ChannelRecord> {
     fake.0.lock().unwrap()
 }
 
+/// The channel allocated last.
+pub fn last_channel() -> VMBCHANNEL {
+    let raw = *CHANNELS
+        .lock()
+        .unwrap()
+        .last()
+        .expect("a channel was allocated");
+    VMBCHANNEL::from_raw(raw as *mut c_void)
+}
+
+/// Channels allocated so far (freed ones included until `free_cleaned_channels`).
+pub fn channel_count() -> usize {
+    CHANNELS.lock().unwrap().len()
+}
+
 /// Packet objects allocated and not freed.
 pub fn live_packets() -> i64 {
     LIVE_PACKETS.load(Ordering::SeqCst)
@@ -474,6 +489,7 @@ fn push_field(stream: &mut Vec<u8>, bytes: &[u8]) {
 /// stream — the fake's own format: a count, then per packet its library state and the VSP's
 /// bytes, each length-prefixed.
 unsafe extern "system" fn channel_save_begin(channel: VMBCHANNEL) -> NtStatus {
+    note(channel, "SaveBegin");
     let live = record(channel).live.clone();
     let mut stream = (live.len() as u32).to_le_bytes().to_vec();
     for (n, packet) in live.into_iter().enumerate() {
@@ -521,7 +537,9 @@ unsafe extern "system" fn channel_save_continue(
 }
 
 unsafe extern "system" fn channel_save_end(channel: VMBCHANNEL) {
-    record(channel).save_stream = None;
+    let mut record = record(channel);
+    record.calls.push("SaveEnd");
+    record.save_stream = None;
 }
 
 fn read_field(bytes: &[u8], at: &mut usize) -> Option<Vec<u8>> {
@@ -542,6 +560,7 @@ unsafe extern "system" fn channel_restore_from_buffer(
     let chunk = unsafe { std::slice::from_raw_parts(buffer.cast::<u8>(), size as usize) };
     let (stream, delivered) = {
         let mut record = record(channel);
+        record.calls.push("RestoreFromBuffer");
         record.restore_stream.0.extend_from_slice(chunk);
         record.restore_stream.clone()
     };
@@ -619,11 +638,63 @@ unsafe extern "system" fn server_channel_init_set_vmbus_handle(
     NtStatus::SUCCESS
 }
 
+/// A kernel handle the fake's `VmbConvertVmbusHandleToKernelHandle` made: a heap object, so
+/// a double `ZwClose` is a double free that ASan reports.
+pub struct FakeKernelHandle {
+    /// The user-mode handle value it was converted from.
+    pub user: usize,
+}
+
+static LIVE_KERNEL_HANDLES: AtomicI64 = AtomicI64::new(0);
+static CONVERT_STATUS: AtomicI32 = AtomicI32::new(0);
+static CONVERTED: Mutex<Vec<usize>> = Mutex::new(Vec::new());
+
+/// Kernel handles converted and not closed.
+pub fn live_kernel_handles() -> i64 {
+    LIVE_KERNEL_HANDLES.load(Ordering::SeqCst)
+}
+
+/// The status `VmbConvertVmbusHandleToKernelHandle` returns from now on (success converts).
+pub fn set_convert_status(status: NtStatus) {
+    CONVERT_STATUS.store(status.0, Ordering::SeqCst);
+}
+
+/// The user handle values converted so far (taken).
+pub fn take_converted() -> Vec<usize> {
+    std::mem::take(&mut CONVERTED.lock().unwrap())
+}
+
+/// The user handle a kernel handle of this fake was converted from.
+pub fn user_handle_of(kernel: usize) -> usize {
+    // SAFETY: every kernel handle the fake hands out is a live Box<FakeKernelHandle> until
+    // `close_handle`.
+    unsafe { (*(kernel as *const FakeKernelHandle)).user }
+}
+
 unsafe extern "system" fn convert_vmbus_handle_to_kernel_handle(
-    _handle: HANDLE,
-    _kernel: *mut HANDLE,
+    handle: HANDLE,
+    kernel: *mut HANDLE,
 ) -> NtStatus {
-    NtStatus::NOT_SUPPORTED
+    let status = NtStatus(CONVERT_STATUS.load(Ordering::SeqCst));
+    CONVERTED.lock().unwrap().push(handle as usize);
+    if status.is_success() {
+        let object = Box::into_raw(Box::new(FakeKernelHandle {
+            user: handle as usize,
+        }));
+        LIVE_KERNEL_HANDLES.fetch_add(1, Ordering::SeqCst);
+        // SAFETY: ferry passes a valid out-pointer.
+        unsafe { kernel.write(object.cast()) };
+    }
+    status
+}
+
+/// `ZwClose` for the fake's kernel handles (what the control device is given).
+pub unsafe extern "system" fn close_handle(handle: HANDLE) -> NtStatus {
+    LIVE_KERNEL_HANDLES.fetch_sub(1, Ordering::SeqCst);
+    // SAFETY: made by `convert_vmbus_handle_to_kernel_handle`; closed once (twice would be a
+    // double free).
+    drop(unsafe { Box::from_raw(handle.cast::<FakeKernelHandle>()) });
+    NtStatus::SUCCESS
 }
 
 /// The fake's interface table, as `IRP_MN_QUERY_INTERFACE` would return it.

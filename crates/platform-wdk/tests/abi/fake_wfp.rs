@@ -1,4 +1,5 @@
-//! A fake WFP vSwitch event API: the three functions with `fwpkclnt.sys`'s C signatures,
+//! A fake WFP vSwitch event API: the three functions with `fwpkclnt.sys`'s C signatures
+//! (the filter engine's functions are in `fake_engine`),
 //! recording subscriptions and `FwpsvSwitchNotifyComplete0` calls. The test plays the
 //! switch's part by calling the dispatch table's callbacks with the subscribed
 //! `notifyContext`.
@@ -74,12 +75,28 @@ unsafe extern "system" fn notify_complete(
     COMPLETED.lock().unwrap().push((context as usize, status));
 }
 
-/// The table ferry's platform is built with.
+/// The table ferry's platform is built with: the vSwitch-event functions above and the
+/// filter engine of `fake_engine`.
 pub fn table() -> WfpTable {
+    use crate::fake_engine as engine;
     WfpTable {
         events_subscribe: subscribe,
         events_unsubscribe: unsubscribe,
         notify_complete,
+        engine_open: engine::engine_open,
+        engine_close: engine::engine_close,
+        transaction_begin: engine::transaction_begin,
+        transaction_commit: engine::transaction_commit,
+        transaction_abort: engine::transaction_abort,
+        provider_add: engine::provider_add,
+        sublayer_add: engine::sublayer_add,
+        callout_add: engine::callout_add,
+        callout_delete_by_id: engine::callout_delete_by_id,
+        filter_add: engine::filter_add,
+        filter_delete_by_id: engine::filter_delete_by_id,
+        callout_register: engine::callout_register,
+        callout_unregister_by_id: engine::callout_unregister_by_id,
+        get_data_buffer: engine::get_data_buffer,
     }
 }
 

@@ -13,7 +13,10 @@
 // it at compile time in a `static`. Test threads have megabytes of stack.
 #![allow(clippy::large_stack_frames)]
 
+mod callout;
 mod channel;
+mod control;
+mod fake_engine;
 mod fake_kmcl;
 mod fake_wfp;
 mod kernel;
@@ -22,6 +25,7 @@ mod vswitch;
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use ferry_core::port::PortTable;
+use ferry_platform_wdk::host::callout::{CalloutHost, Callouts};
 use ferry_platform_wdk::host::channel::packet_completion;
 use ferry_platform_wdk::host::vswitch::VSwitch;
 use ferry_platform_wdk::host::{FerryHost, WdkPortTable};
@@ -52,6 +56,16 @@ impl FerryHost for TestHost {
 
     fn ports() -> &'static WdkPortTable<TestKernel> {
         &PORTS
+    }
+}
+
+static CALLOUTS: OnceLock<Callouts<TestKernel>> = OnceLock::new();
+
+impl CalloutHost for TestHost {
+    type Kernel = TestKernel;
+
+    fn callouts() -> &'static Callouts<TestKernel> {
+        CALLOUTS.get_or_init(|| Callouts::new(TestHost::platform(), &PORTS))
     }
 }
 

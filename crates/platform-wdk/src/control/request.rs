@@ -1,11 +1,9 @@
-//! The control device's IOCTL surface: codes, wire layouts and the validation of every input
+//! The control device's IOCTL surface: codes, wire layouts, the validation of every input
 //! buffer, which is hostile user memory (the caller is the VM worker process or a test tool,
-//! but anything that can open the device can send anything).
+//! but anything that can open the device can send anything), and the encoding of the outputs.
 //!
-//! Portable and unit-tested on the host. **Not built yet:** the control device itself
-//! (`IoCreateDevice`, the symbolic link, `IRP_MJ_DEVICE_CONTROL` dispatch) and the handlers that
-//! act on a validated request; `docs/driver.md` describes them. A handler will only ever see a
-//! [`ControlRequest`] this module produced.
+//! A handler ([`super::ControlDevice`]) only ever sees a [`ControlRequest`] this module
+//! produced.
 //!
 //! Wire rules: little-endian, fixed layouts, every request starts with a `u32` version
 //! ([`IOCTL_VERSION`]) and the input must have exactly the layout's length (trailing bytes are
@@ -13,7 +11,7 @@
 //! codes use `METHOD_BUFFERED`, so the I/O manager copies the input into a system buffer
 //! before the driver reads it (no double fetch from user memory).
 
-use ferry_core::port::PortIdentity;
+use ferry_core::port::{DirectionCounters, PortCounters, PortIdentity, SwitchPortId};
 use ferry_core::protocol::HEADER_LEN;
 
 /// ferry's device type (vendor range: 0x8000 and above).
@@ -32,17 +30,18 @@ pub const fn ctl_code(device_type: u32, function: u32, method: u32, access: u32)
 }
 
 /// Offer a channel to a VM (input [`OfferInput`] with a VMBus handle; output the channel id,
-/// `u32`).
+/// `u32`, [`OFFER_OUTPUT_LEN`] bytes).
 pub const IOCTL_FERRY_OFFER_CHANNEL: u32 =
     ctl_code(FILE_DEVICE_FERRY, 0x800, METHOD_BUFFERED, FILE_WRITE_ACCESS);
 /// Offer a loopback channel to the host itself (input [`OfferInput`] with handle 0).
 pub const IOCTL_FERRY_OFFER_LOOPBACK: u32 =
     ctl_code(FILE_DEVICE_FERRY, 0x801, METHOD_BUFFERED, FILE_WRITE_ACCESS);
-/// Read one port's statistics by NIC identity (input [`PortStatsInput`]).
+/// Read one port's statistics by NIC identity (input [`PortStatsInput`]; output
+/// [`PORT_STATS_OUTPUT_LEN`] bytes, see [`encode_port_stats`]).
 pub const IOCTL_FERRY_READ_PORT_STATS: u32 =
     ctl_code(FILE_DEVICE_FERRY, 0x802, METHOD_BUFFERED, FILE_READ_ACCESS);
 /// Save one chunk of a paused channel's state into the output buffer (input
-/// [`ChannelInput`]).
+/// [`ChannelInput`]; output a [`SaveHeader`] and the chunk).
 pub const IOCTL_FERRY_SAVE_CHANNEL: u32 = ctl_code(
     FILE_DEVICE_FERRY,
     0x803,
@@ -55,6 +54,25 @@ pub const IOCTL_FERRY_RESTORE_CHANNEL: u32 =
 /// Revoke an offer and free the channel (input [`ChannelInput`]).
 pub const IOCTL_FERRY_CLOSE_CHANNEL: u32 =
     ctl_code(FILE_DEVICE_FERRY, 0x805, METHOD_BUFFERED, FILE_WRITE_ACCESS);
+/// Pause a running channel before a save (`VmbChannelPause`; input [`ChannelInput`]).
+pub const IOCTL_FERRY_PAUSE_CHANNEL: u32 =
+    ctl_code(FILE_DEVICE_FERRY, 0x806, METHOD_BUFFERED, FILE_WRITE_ACCESS);
+/// Start a paused or restored channel (`VmbChannelStart`; input [`ChannelInput`]); ends an
+/// unfinished save.
+pub const IOCTL_FERRY_RESUME_CHANNEL: u32 =
+    ctl_code(FILE_DEVICE_FERRY, 0x807, METHOD_BUFFERED, FILE_WRITE_ACCESS);
+
+/// Every code the control device answers.
+pub const IOCTL_CODES: [u32; 8] = [
+    IOCTL_FERRY_OFFER_CHANNEL,
+    IOCTL_FERRY_OFFER_LOOPBACK,
+    IOCTL_FERRY_READ_PORT_STATS,
+    IOCTL_FERRY_SAVE_CHANNEL,
+    IOCTL_FERRY_RESTORE_CHANNEL,
+    IOCTL_FERRY_CLOSE_CHANNEL,
+    IOCTL_FERRY_PAUSE_CHANNEL,
+    IOCTL_FERRY_RESUME_CHANNEL,
+];
 
 /// The only layout version.
 pub const IOCTL_VERSION: u32 = 1;
@@ -64,6 +82,11 @@ pub const MAX_PACKET_SIZE_LIMIT: u32 = 64 * 1024;
 pub const MAX_RESTORE_CHUNK: usize = 1024 * 1024;
 /// Offer flag: the service answers `GetPortStats` later (`ServiceConfig::defer_port_stats`).
 pub const OFFER_FLAG_DEFER_PORT_STATS: u32 = 0x1;
+/// Offer flag: leave the channel paused after the offer (a migration destination, restored
+/// before [`IOCTL_FERRY_RESUME_CHANNEL`] starts it). Without it the offer is started at once.
+pub const OFFER_FLAG_START_PAUSED: u32 = 0x2;
+/// Every offer flag.
+pub const OFFER_FLAGS: u32 = OFFER_FLAG_DEFER_PORT_STATS | OFFER_FLAG_START_PAUSED;
 /// Restore flag: this chunk starts with the session blob (`restore_session`), the rest is
 /// KMCL's stream.
 pub const RESTORE_FLAG_SESSION: u32 = 0x1;
@@ -116,8 +139,8 @@ pub struct PortStatsInput {
 /// Length of [`PortStatsInput`] on the wire.
 pub const PORT_STATS_INPUT_LEN: usize = 24;
 
-/// `IOCTL_FERRY_SAVE_CHANNEL` / `IOCTL_FERRY_CLOSE_CHANNEL` input: `version: u32`,
-/// `channel_id: u32` — 8 bytes.
+/// Input of `IOCTL_FERRY_SAVE_CHANNEL`, `_CLOSE_CHANNEL`, `_PAUSE_CHANNEL` and
+/// `_RESUME_CHANNEL`: `version: u32`, `channel_id: u32` — 8 bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ChannelInput {
     /// The id the offer returned.
@@ -158,6 +181,10 @@ pub enum ControlRequest<'a> {
     Restore(RestoreInput<'a>),
     /// `IOCTL_FERRY_CLOSE_CHANNEL`.
     Close(ChannelInput),
+    /// `IOCTL_FERRY_PAUSE_CHANNEL`.
+    Pause(ChannelInput),
+    /// `IOCTL_FERRY_RESUME_CHANNEL`.
+    Resume(ChannelInput),
 }
 
 /// Why an input buffer was refused (each maps to the IRP's status through
@@ -244,7 +271,7 @@ fn parse_offer(input: &[u8], loopback: bool) -> Result<OfferInput, IoctlError> {
     let nic: GuidBytes = reader.take();
     let maximum_packet_size = reader.u32();
     let reserved = reader.u32();
-    if reserved != 0 || flags & !OFFER_FLAG_DEFER_PORT_STATS != 0 {
+    if reserved != 0 || flags & !OFFER_FLAGS != 0 {
         return Err(IoctlError::Reserved);
     }
     let vmbus_handle = match (loopback, handle) {
@@ -342,8 +369,145 @@ pub fn parse_request(code: u32, input: &[u8]) -> Result<ControlRequest<'_>, Ioct
         IOCTL_FERRY_SAVE_CHANNEL => parse_channel(input).map(ControlRequest::Save),
         IOCTL_FERRY_RESTORE_CHANNEL => parse_restore(input).map(ControlRequest::Restore),
         IOCTL_FERRY_CLOSE_CHANNEL => parse_channel(input).map(ControlRequest::Close),
+        IOCTL_FERRY_PAUSE_CHANNEL => parse_channel(input).map(ControlRequest::Pause),
+        IOCTL_FERRY_RESUME_CHANNEL => parse_channel(input).map(ControlRequest::Resume),
         other => Err(IoctlError::UnknownCode(other)),
     }
+}
+
+/// Length of the `IOCTL_FERRY_OFFER_*` output: the channel id, `u32`.
+pub const OFFER_OUTPUT_LEN: usize = 4;
+
+/// Length of the `IOCTL_FERRY_READ_PORT_STATS` output.
+pub const PORT_STATS_OUTPUT_LEN: usize = 96;
+
+/// Save flag: the chunk's data starts with the channel's session blob (`session_len` bytes);
+/// the same bit as [`RESTORE_FLAG_SESSION`], so a chunk's flags are the restore's.
+pub const SAVE_FLAG_SESSION: u32 = RESTORE_FLAG_SESSION;
+/// Save flag: the last chunk of the channel's state; the same bit as [`RESTORE_FLAG_LAST`].
+pub const SAVE_FLAG_LAST: u32 = RESTORE_FLAG_LAST;
+/// Length of the [`SaveHeader`] at the start of every `IOCTL_FERRY_SAVE_CHANNEL` output.
+pub const SAVE_HEADER_LEN: usize = 24;
+
+/// The header of every `IOCTL_FERRY_SAVE_CHANNEL` output: 24 bytes, then `data_len` bytes of
+/// the channel's state.
+///
+/// | offset | field |
+/// |---|---|
+/// | 0 | `version: u32` ([`IOCTL_VERSION`]) |
+/// | 4 | `flags: u32` (`SAVE_FLAG_*`) |
+/// | 8 | `session_len: u32` (bytes of session blob at the start of the data; zero unless `SAVE_FLAG_SESSION`) |
+/// | 12 | `data_len: u32` (bytes following the header) |
+/// | 16 | `required: u32` (non-zero: nothing was consumed; call again with an output buffer of at least this many bytes, header included) |
+/// | 20 | `reserved: u32` (zero) |
+///
+/// A restore of the chunk uses the same `flags` and `session_len` and the `data_len` bytes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SaveHeader {
+    /// `SAVE_FLAG_*`.
+    pub flags: u32,
+    /// Bytes of session blob at the start of the data.
+    pub session_len: u32,
+    /// Bytes of data after the header.
+    pub data_len: u32,
+    /// The output size the next piece needs (zero when data was written).
+    pub required: u32,
+}
+
+impl SaveHeader {
+    /// Writes the header into the first [`SAVE_HEADER_LEN`] bytes of `out`; `None` (nothing
+    /// written) if `out` is shorter.
+    pub fn encode(&self, out: &mut [u8]) -> Option<()> {
+        let header = out.get_mut(..SAVE_HEADER_LEN)?;
+        let fields = [
+            IOCTL_VERSION,
+            self.flags,
+            self.session_len,
+            self.data_len,
+            self.required,
+            0,
+        ];
+        for (slot, field) in header.chunks_exact_mut(4).zip(fields) {
+            slot.copy_from_slice(&field.to_le_bytes());
+        }
+        Some(())
+    }
+
+    /// Reads a header a save wrote (for tools and tests: the driver never reads one).
+    ///
+    /// # Errors
+    ///
+    /// [`IoctlError`] for a short buffer, another version or a non-zero reserved field.
+    pub fn parse(bytes: &[u8]) -> Result<Self, IoctlError> {
+        let header = bytes.get(..SAVE_HEADER_LEN).ok_or(IoctlError::Length {
+            expected: SAVE_HEADER_LEN,
+            found: bytes.len(),
+        })?;
+        let mut reader = exact(header, SAVE_HEADER_LEN)?;
+        let header = Self {
+            flags: reader.u32(),
+            session_len: reader.u32(),
+            data_len: reader.u32(),
+            required: reader.u32(),
+        };
+        if reader.u32() != 0 {
+            return Err(IoctlError::Reserved);
+        }
+        Ok(header)
+    }
+}
+
+/// Writes one port's statistics, [`PORT_STATS_OUTPUT_LEN`] bytes, into the start of `out`;
+/// `None` (nothing written) if `out` is shorter.
+///
+/// | offset | field |
+/// |---|---|
+/// | 0 | `version: u32` |
+/// | 4 | `port_id: u32` (the switch port serving the NIC) |
+/// | 8, 16 | ingress permitted: frames, bytes (`u64`) |
+/// | 24, 32 | ingress dropped by the rate limit: frames, bytes |
+/// | 40, 48 | egress permitted: frames, bytes |
+/// | 56, 64 | egress dropped by the rate limit: frames, bytes |
+/// | 72 | `flows_created: u64` |
+/// | 80 | `flows_evicted: u64` |
+/// | 88 | `flow_table_full: u64` |
+pub fn encode_port_stats(
+    port: SwitchPortId,
+    counters: &PortCounters,
+    out: &mut [u8],
+) -> Option<usize> {
+    let out = out.get_mut(..PORT_STATS_OUTPUT_LEN)?;
+    let (head, tail) = out.split_at_mut_checked(8)?;
+    let (version, id) = head.split_at_mut_checked(4)?;
+    version.copy_from_slice(&IOCTL_VERSION.to_le_bytes());
+    id.copy_from_slice(&port.0.to_le_bytes());
+    let direction = |d: &DirectionCounters| {
+        [
+            d.permitted.frames,
+            d.permitted.bytes,
+            d.dropped_rate_limited.frames,
+            d.dropped_rate_limited.bytes,
+        ]
+    };
+    let [a, b, c, d] = direction(&counters.ingress);
+    let [e, f, g, h] = direction(&counters.egress);
+    let values = [
+        a,
+        b,
+        c,
+        d,
+        e,
+        f,
+        g,
+        h,
+        counters.flows_created,
+        counters.flows_evicted,
+        counters.flow_table_full,
+    ];
+    for (slot, value) in tail.chunks_exact_mut(8).zip(values) {
+        slot.copy_from_slice(&value.to_le_bytes());
+    }
+    Some(PORT_STATS_OUTPUT_LEN)
 }
 
 #[cfg(test)]
@@ -373,14 +537,7 @@ mod tests {
     fn codes_follow_ctl_code_and_are_distinct() {
         // CTL_CODE(0x8F72, 0x800, METHOD_BUFFERED, FILE_WRITE_ACCESS) computed by hand.
         assert_eq!(IOCTL_FERRY_OFFER_CHANNEL, 0x8F72_A000);
-        let codes = [
-            IOCTL_FERRY_OFFER_CHANNEL,
-            IOCTL_FERRY_OFFER_LOOPBACK,
-            IOCTL_FERRY_READ_PORT_STATS,
-            IOCTL_FERRY_SAVE_CHANNEL,
-            IOCTL_FERRY_RESTORE_CHANNEL,
-            IOCTL_FERRY_CLOSE_CHANNEL,
-        ];
+        let codes = IOCTL_CODES;
         for (i, a) in codes.iter().enumerate() {
             assert_eq!(a & 3, METHOD_BUFFERED);
             assert!(codes.iter().skip(i + 1).all(|b| a != b));
@@ -435,7 +592,7 @@ mod tests {
             IoctlError::Version(2)
         );
         let mut bytes = offer_bytes(1, 4096);
-        bytes[4] = 0x80;
+        bytes[4] = 0x04;
         assert_eq!(
             refuse(IOCTL_FERRY_OFFER_CHANNEL, &bytes),
             IoctlError::Reserved
@@ -506,26 +663,73 @@ mod tests {
         );
     }
 
+    #[test]
+    fn port_stats_are_written_field_by_field_and_never_past_the_layout() {
+        let mut counters = PortCounters::ZERO;
+        counters.ingress.permitted.frames = 1;
+        counters.ingress.permitted.bytes = 2;
+        counters.ingress.dropped_rate_limited.frames = 3;
+        counters.ingress.dropped_rate_limited.bytes = 4;
+        counters.egress.permitted.frames = 5;
+        counters.egress.permitted.bytes = 6;
+        counters.egress.dropped_rate_limited.frames = 7;
+        counters.egress.dropped_rate_limited.bytes = 8;
+        counters.flows_created = 9;
+        counters.flows_evicted = 10;
+        counters.flow_table_full = 11;
+        let mut out = [0xEEu8; PORT_STATS_OUTPUT_LEN + 8];
+        assert_eq!(
+            encode_port_stats(SwitchPortId(42), &counters, &mut out),
+            Some(PORT_STATS_OUTPUT_LEN)
+        );
+        assert_eq!(out[..4], IOCTL_VERSION.to_le_bytes());
+        assert_eq!(out[4..8], 42u32.to_le_bytes());
+        for (n, field) in out[8..PORT_STATS_OUTPUT_LEN].chunks_exact(8).enumerate() {
+            assert_eq!(u64::from_le_bytes(field.try_into().unwrap()), n as u64 + 1);
+        }
+        assert_eq!(out[PORT_STATS_OUTPUT_LEN..], [0xEE; 8]);
+        let mut short = [0xEEu8; PORT_STATS_OUTPUT_LEN - 1];
+        assert_eq!(
+            encode_port_stats(SwitchPortId(1), &counters, &mut short),
+            None
+        );
+        assert!(short.iter().all(|b| *b == 0xEE), "nothing written");
+    }
+
+    #[test]
+    fn a_save_header_reads_back_and_its_flags_are_the_restore_flags() {
+        let header = SaveHeader {
+            flags: SAVE_FLAG_SESSION | SAVE_FLAG_LAST,
+            session_len: 40,
+            data_len: 100,
+            required: 0,
+        };
+        let mut out = [0xEEu8; SAVE_HEADER_LEN + 1];
+        header.encode(&mut out).unwrap();
+        assert_eq!(out[SAVE_HEADER_LEN], 0xEE);
+        assert_eq!(SaveHeader::parse(&out), Ok(header));
+        assert_eq!(header.flags, RESTORE_FLAG_SESSION | RESTORE_FLAG_LAST);
+        out[20] = 1;
+        assert_eq!(SaveHeader::parse(&out), Err(IoctlError::Reserved));
+        assert!(header.encode(&mut [0u8; SAVE_HEADER_LEN - 1]).is_none());
+    }
+
     proptest! {
         /// Arbitrary bytes under any of ferry's codes never panic, and whatever is accepted
         /// has exactly the layout's length (restore: at least the header).
         #[test]
         fn arbitrary_input_is_parsed_or_refused_never_misread(
-            code in prop::sample::select(&[
-                IOCTL_FERRY_OFFER_CHANNEL,
-                IOCTL_FERRY_OFFER_LOOPBACK,
-                IOCTL_FERRY_READ_PORT_STATS,
-                IOCTL_FERRY_SAVE_CHANNEL,
-                IOCTL_FERRY_RESTORE_CHANNEL,
-                IOCTL_FERRY_CLOSE_CHANNEL,
-            ][..]),
+            code in prop::sample::select(&IOCTL_CODES[..]),
             bytes in prop::collection::vec(any::<u8>(), 0..120),
         ) {
             if let Ok(request) = parse_request(code, &bytes) {
                 let expected = match request {
                     ControlRequest::Offer(_) => Some(OFFER_INPUT_LEN),
                     ControlRequest::ReadPortStats(_) => Some(PORT_STATS_INPUT_LEN),
-                    ControlRequest::Save(_) | ControlRequest::Close(_) => Some(CHANNEL_INPUT_LEN),
+                    ControlRequest::Save(_)
+                    | ControlRequest::Close(_)
+                    | ControlRequest::Pause(_)
+                    | ControlRequest::Resume(_) => Some(CHANNEL_INPUT_LEN),
                     ControlRequest::Restore(_) => None,
                 };
                 match expected {
