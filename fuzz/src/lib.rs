@@ -1,7 +1,8 @@
-//! Helpers shared by ferry's fuzz targets: resealing blobs, a tiny recording platform, and the
-//! operation stream of `service_packet`. The seed corpora are written by the ignored test
+//! Helpers shared by ferry's fuzz targets: resealing blobs, a tiny recording platform, the
+//! operation stream of `service_packet` and the action sequence of `host_sequence`. The seed corpora are written by the ignored test
 //! `seeds::write_seed_corpora` (see `docs/reliability.md`).
 
+pub mod host_sequence;
 pub mod ops;
 pub mod platform;
 #[cfg(test)]

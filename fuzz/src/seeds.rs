@@ -455,3 +455,54 @@ fn seed_blobs_restore() {
         assert!(parses, "{name}");
     }
 }
+
+/// Seed inputs for `host_sequence`: pseudo-random bytes (xorshift64 from fixed seeds), since
+/// `arbitrary` reads any bytes as a sequence; the test below checks that together they reach
+/// the actions that matter.
+fn host_sequence_seeds() -> Vec<(String, Vec<u8>)> {
+    let candidate = |seed: u64, len: usize| {
+        let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        (0..len)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                state.to_le_bytes()[0]
+            })
+            .collect::<Vec<u8>>()
+    };
+    // Short, medium and long sequences (a long one is cut at `MAX_ACTIONS`).
+    [(1, 48), (2, 120), (3, 240), (4, 480), (5, 900)]
+        .into_iter()
+        .map(|(seed, len)| (format!("xorshift-{seed}-{len}"), candidate(seed, len)))
+        .collect()
+}
+
+#[test]
+#[ignore = "writes the host_sequence seed corpus into the source tree"]
+fn write_host_sequence_seeds() {
+    for (name, bytes) in host_sequence_seeds() {
+        write("host_sequence", &name, &bytes);
+    }
+}
+
+#[test]
+fn host_sequence_seeds_reach_every_kind_of_action_and_run_clean() {
+    use std::collections::BTreeSet;
+
+    use ferry_platform_mock::world::steps::run_sequence;
+
+    use crate::host_sequence::{decode, kind};
+
+    let seeds = host_sequence_seeds();
+    assert!(seeds.len() >= 3);
+    let mut reached = BTreeSet::new();
+    for (name, bytes) in &seeds {
+        let (setup, actions) = decode(bytes);
+        reached.extend(actions.iter().map(kind));
+        assert_eq!(run_sequence(&setup, &actions), None, "seed {name}");
+    }
+    for needed in ["migrate", "save-restore-local", "port-save-restore", "crash", "settle"] {
+        assert!(reached.contains(needed), "no seed reaches {needed}: {reached:?}");
+    }
+}

@@ -107,63 +107,12 @@ const SCRUBBED_ENV: [&str; 9] = [
 /// Runs `build-sys`.
 pub fn run(args: &Args) -> Result<(), String> {
     check_prerequisites(args.clippy)?;
-    // A custom profile's output directory has the profile's name.
-    let profile = if args.release { "sys" } else { "sys-dev" };
-    let root = workspace::root();
     let target_dir = workspace::windows_target_dir();
-
-    let version = toolchain_command("/usr/bin/rustc")
-        .arg("-V")
-        .output()
-        .map_err(|e| format!("cannot run /usr/bin/rustc: {e}"))?;
-    println!(
-        "build-sys: toolchain {} (Debian rustc-web, /usr/bin)",
-        String::from_utf8_lossy(&version.stdout).trim()
-    );
     if args.clippy {
-        clippy_windows_target(&root, &target_dir)?;
+        clippy_windows_target(&workspace::root(), &target_dir)?;
     }
-    println!("build-sys: profile {profile}, target {TARGET}");
-
-    let mut cargo = toolchain_command("/usr/bin/cargo");
-    cargo
-        .current_dir(&root)
-        .args([
-            "rustc",
-            "-p",
-            DRIVER_PACKAGE,
-            "--lib",
-            "--crate-type",
-            "cdylib",
-        ])
-        .args([
-            "--profile",
-            profile,
-            "--target",
-            TARGET,
-            "--features",
-            IMAGE_FEATURE,
-        ]);
-    if !args.release {
-        cargo.args(["--config", SYS_DEV_BUILTINS_CONFIG]);
-    }
-    cargo
-        .arg("--target-dir")
-        .arg(&target_dir)
-        .args([
-            "-Zbuild-std=core,alloc",
-            "-Zbuild-std-features=compiler-builtins-mem",
-        ])
-        .arg("--")
-        .args(LINK_ARGS.iter().map(|flag| format!("-Clink-arg={flag}")));
-    let status = cargo
-        .status()
-        .map_err(|e| format!("cannot run /usr/bin/cargo: {e}"))?;
-    if !status.success() {
-        return Err(format!("the Windows-target build failed ({status})"));
-    }
-
-    let built = target_dir.join(TARGET).join(profile).join(CDYLIB_NAME);
+    let built = build(args.release, &[IMAGE_FEATURE], &[], &target_dir, true)
+        .map_err(|failure| failure.message)?;
     let image = workspace::sys_image();
     copy_artifact(&built, &image)?;
     let pdb = built.with_extension("pdb");
@@ -176,6 +125,107 @@ pub fn run(args: &Args) -> Result<(), String> {
         workspace::display(&image)
     );
     Ok(())
+}
+
+/// A failed Windows-target build.
+pub struct BuildFailure {
+    /// What failed.
+    pub message: String,
+    /// What cargo printed on stderr (empty when it was not captured).
+    pub stderr: String,
+}
+
+/// Builds the driver's cdylib for the Windows target with `features` (and `rustc_args` for
+/// the driver crate) into `target_dir` and returns the path of the linked image.
+/// `show_output`: cargo's progress goes to the terminal; otherwise its stderr is captured and
+/// handed back on failure.
+///
+/// # Errors
+///
+/// A missing toolchain, or the build (compile or link) failed.
+pub fn build(
+    release: bool,
+    features: &[&str],
+    rustc_args: &[&str],
+    target_dir: &Path,
+    show_output: bool,
+) -> Result<PathBuf, BuildFailure> {
+    let failure = |message: String| BuildFailure {
+        message,
+        stderr: String::new(),
+    };
+    check_prerequisites(false).map_err(failure)?;
+    // A custom profile's output directory has the profile's name.
+    let profile = if release { "sys" } else { "sys-dev" };
+    let root = workspace::root();
+
+    let version = toolchain_command("/usr/bin/rustc")
+        .arg("-V")
+        .output()
+        .map_err(|e| failure(format!("cannot run /usr/bin/rustc: {e}")))?;
+    println!(
+        "build-sys: toolchain {} (Debian rustc-web, /usr/bin)",
+        String::from_utf8_lossy(&version.stdout).trim()
+    );
+    println!(
+        "build-sys: profile {profile}, target {TARGET}, features {}",
+        features.join(",")
+    );
+
+    let mut cargo = toolchain_command("/usr/bin/cargo");
+    cargo
+        .current_dir(&root)
+        .args([
+            "rustc",
+            "-p",
+            DRIVER_PACKAGE,
+            "--lib",
+            "--crate-type",
+            "cdylib",
+        ])
+        .args(["--profile", profile, "--target", TARGET])
+        .arg("--features")
+        .arg(features.join(","));
+    if !release {
+        cargo.args(["--config", SYS_DEV_BUILTINS_CONFIG]);
+    }
+    cargo
+        .arg("--target-dir")
+        .arg(target_dir)
+        .args([
+            "-Zbuild-std=core,alloc",
+            "-Zbuild-std-features=compiler-builtins-mem",
+        ])
+        .arg("--")
+        .args(LINK_ARGS.iter().map(|flag| format!("-Clink-arg={flag}")))
+        .args(rustc_args);
+    let (status, stderr) = if show_output {
+        let status = cargo
+            .status()
+            .map_err(|e| failure(format!("cannot run /usr/bin/cargo: {e}")))?;
+        (status, String::new())
+    } else {
+        let output = cargo
+            .output()
+            .map_err(|e| failure(format!("cannot run /usr/bin/cargo: {e}")))?;
+        (
+            output.status,
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    if !status.success() {
+        return Err(BuildFailure {
+            message: format!("the Windows-target build failed ({status})"),
+            stderr,
+        });
+    }
+    Ok(output_dir(target_dir, release).join(CDYLIB_NAME))
+}
+
+/// Where the build of profile `sys` (`release`) or `sys-dev` leaves the driver's outputs.
+pub fn output_dir(target_dir: &Path, release: bool) -> PathBuf {
+    let profile = if release { "sys" } else { "sys-dev" };
+    target_dir.join(TARGET).join(profile)
 }
 
 /// `cargo clippy` for the Windows target over the image's crates, with the kernel-image

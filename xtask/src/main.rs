@@ -18,6 +18,7 @@ mod check_sys;
 mod fuzz;
 mod inspect;
 mod package;
+mod panic_free;
 mod sim;
 mod workspace;
 
@@ -37,6 +38,8 @@ enum Command {
     BuildSys(build_sys::Args),
     /// Check a built ferry.sys: PE32+ AMD64, NATIVE, entry, relocations, checksum, imports.
     CheckSys(check_sys::Args),
+    /// Show that no panic path survives in the optimised ferry.sys (a link check).
+    CheckPanicFree(panic_free::Args),
     /// Run ferry-sim (simulated Hyper-V hosts, live migration, invariants) in release mode.
     Sim(sim::Args),
     /// Lay out the driver package: ferry.sys (test-signed), ferry.inf, test certificate.
@@ -53,6 +56,7 @@ impl Command {
             Self::Bench(_) => "bench",
             Self::BuildSys(_) => "build-sys",
             Self::CheckSys(_) => "check-sys",
+            Self::CheckPanicFree(_) => "check-panic-free",
             Self::Sim(_) => "sim",
             Self::Package(_) => "package",
             Self::Inspect(_) => "inspect",
@@ -65,6 +69,7 @@ impl Command {
             Self::Bench(args) => bench::run(args),
             Self::BuildSys(args) => build_sys::run(args),
             Self::CheckSys(args) => check_sys::run(args),
+            Self::CheckPanicFree(args) => panic_free::run(args),
             Self::Sim(args) => sim::run(args),
             Self::Package(args) => package::run(args),
             Self::Inspect(args) => inspect::run(args),

@@ -3,8 +3,10 @@
 
 use core::panic::PanicInfo;
 
+#[cfg(not(feature = "panic-check"))]
 use ferry_platform_wdk::ferry_log;
 use ferry_platform_wdk::kernel::bugcheck::{BugcheckReason, bugcheck};
+#[cfg(not(feature = "panic-check"))]
 use ferry_platform_wdk::kernel::log::Level;
 
 /// A panic in kernel mode: there is nothing to unwind to (the image is built with
@@ -12,6 +14,7 @@ use ferry_platform_wdk::kernel::log::Level;
 /// `DbgPrintEx` and stops the machine with [`BugcheckReason::Panic`] (line, column and the
 /// address of the file name as parameters 2-4). Core is written so that this never happens:
 /// its lints deny every panicking construct.
+#[cfg(not(feature = "panic-check"))]
 #[panic_handler]
 fn panic(info: &PanicInfo<'_>) -> ! {
     let (file, line, column) = info
@@ -28,6 +31,37 @@ fn panic(info: &PanicInfo<'_>) -> ! {
         column as usize,
         file.as_ptr() as usize,
     )
+}
+
+/// The panic handler of the panic-freedom check (`cargo xtask check-panic-free`): it calls a
+/// function no object defines. lld-link reports an undefined symbol for any reference left in
+/// the link, even in code it would then discard, so the optimised image links if and only if
+/// LLVM removed this handler, which it does when nothing calls it: when no panic path
+/// survives optimisation (LTO with one codegen unit leaves only what the exported
+/// `DriverEntry` and the callbacks it registers can reach).
+#[cfg(feature = "panic-check")]
+#[panic_handler]
+fn panic(_info: &PanicInfo<'_>) -> ! {
+    unsafe extern "C" {
+        /// Defined nowhere: the link fails naming it if a panic path survives.
+        fn ferry_panic_path_survives_optimisation() -> !;
+    }
+    // SAFETY: never executed: an image with this handler does not link unless the call is
+    // removed as unreachable, and such an image is not shipped either way.
+    unsafe { ferry_panic_path_survives_optimisation() }
+}
+
+/// The negative control of the panic-freedom check: a slice index whose bounds LLVM cannot
+/// know, kept in the image by `#[used]`, so the check must report a surviving panic path.
+#[cfg(feature = "panic-canary")]
+#[used]
+static PANIC_CANARY: fn(usize) -> u8 = panic_canary;
+
+#[cfg(feature = "panic-canary")]
+#[allow(clippy::indexing_slicing)] // the deliberate panic path
+fn panic_canary(index: usize) -> u8 {
+    static BYTES: [u8; 4] = [1, 2, 3, 4];
+    BYTES[core::hint::black_box(index)]
 }
 
 // `_fltused`: the MSVC ABI's marker that floating point is used, referenced by objects that

@@ -483,6 +483,13 @@ impl GuestAgent {
         }
     }
 
+    /// The guest's NIC was unplugged and plugged in again: a new switch port, whose counters
+    /// start from zero (the protocol carries no port generation, so the guest is told out of
+    /// band, as a NIC reconnect would tell it).
+    pub fn nic_replaced(&mut self) {
+        self.last_stats = PortStats::default();
+    }
+
     /// The guest crashes: its ring and everything it waited for are gone.
     pub fn crash(&mut self) {
         self.alive = false;

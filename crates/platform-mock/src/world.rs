@@ -30,6 +30,10 @@ use crate::report::{InvariantReport, MigrationReport, PHASES, PhaseReport, Repor
 use crate::rng::SimRng;
 use crate::vswitch::{SaveProgress, VSwitch};
 
+pub mod steps;
+
+use steps::MigrationPlan;
+
 /// How long the switch waits for a pended port save before giving up (10 ms).
 pub const PORT_SAVE_TIMEOUT: u64 = 100_000;
 
@@ -212,6 +216,10 @@ pub struct World {
     frames: u64,
     frames_dropped: u64,
     save_snapshots: BTreeMap<(usize, SwitchPortId), PortSnapshot>,
+    /// Set by [`steps`]: the migration's fault choices, instead of the seeded draws.
+    plan: Option<MigrationPlan>,
+    /// Ports created by [`steps`] that belong to no VM: (host, port).
+    stray_ports: Vec<(usize, SwitchPortId)>,
 }
 
 fn identity(vm: u32, nic: u32) -> PortIdentity {
@@ -262,6 +270,8 @@ impl World {
             frames: 0,
             frames_dropped: 0,
             save_snapshots: BTreeMap::new(),
+            plan: None,
+            stray_ports: Vec::new(),
             config,
         };
         world.add_host();
@@ -515,17 +525,31 @@ impl World {
             return;
         }
         let nic = self.rng.index(v.ports.len());
-        let port = v.ports[nic];
-        let key = v.flows[nic][self.rng.index(v.flows[nic].len())];
+        let flow = self.rng.index(v.flows[nic].len());
         let direction = if self.rng.chance(50) {
             Direction::Ingress
         } else {
             Direction::Egress
         };
         let length = self.rng.range(64, 1514) as u32;
+        self.classify_frame(vm, nic, flow, direction, length);
+    }
+
+    /// The switch classifies one frame of flow `flow` on NIC `nic` of VM `vm` (both in range),
+    /// and the VM's expected counters follow the verdict.
+    fn classify_frame(
+        &mut self,
+        vm: usize,
+        nic: usize,
+        flow: usize,
+        direction: Direction,
+        length: u32,
+    ) {
+        let v = &self.vms[vm];
+        let port = v.ports[nic];
         let frame = FrameInfo {
             direction,
-            flow: key,
+            flow: v.flows[nic][flow],
             length,
         };
         let host = &self.hosts[v.host];
@@ -800,14 +824,22 @@ impl World {
     }
 
     fn corrupt(&mut self, package: &mut Package, other_session: Option<Vec<u8>>) -> Corruption {
-        let candidates: Vec<Fault> = [Fault::Truncate, Fault::BitFlip, Fault::Foreign]
-            .into_iter()
-            .filter(|f| self.config.faults.has(*f))
-            .collect();
-        if candidates.is_empty() || !self.rng.chance(40) {
-            return Corruption::None;
-        }
-        let fault = candidates[self.rng.index(candidates.len())];
+        let (fault, target) = match &self.plan {
+            Some(plan) => match plan.damage {
+                Some(damage) => damage.choice(),
+                None => return Corruption::None,
+            },
+            None => {
+                let candidates: Vec<Fault> = [Fault::Truncate, Fault::BitFlip, Fault::Foreign]
+                    .into_iter()
+                    .filter(|f| self.config.faults.has(*f))
+                    .collect();
+                if candidates.is_empty() || !self.rng.chance(40) {
+                    return Corruption::None;
+                }
+                (candidates[self.rng.index(candidates.len())], None)
+            }
+        };
         let stream: Vec<u8> = package.chunks.concat();
         let packets = kmcl::saved_packets(&stream).unwrap_or_default();
         let with_state: Vec<usize> = packets
@@ -816,7 +848,7 @@ impl World {
             .filter(|(_, (_, s))| !s.is_empty())
             .map(|(i, _)| i)
             .collect();
-        let target = self.rng.below(3);
+        let target = target.unwrap_or_else(|| self.rng.below(3));
         let rng = &mut self.rng;
         let damage = |blob: &mut Vec<u8>, rng: &mut SimRng, foreign: &[u8]| match fault {
             Fault::Truncate => {
@@ -912,7 +944,11 @@ impl World {
             driver.channel_stat(channel, |s| s.packets_retired) - retired_before;
         self.deliver(vm);
         self.phase(1, t0, r0, report.retired_at_suspend);
-        if self.config.faults.has(Fault::Crash) && self.rng.chance(10) {
+        let crash_before_save = match &self.plan {
+            Some(plan) => plan.crash_before_save,
+            None => self.config.faults.has(Fault::Crash) && self.rng.chance(10),
+        };
+        if crash_before_save {
             // The guest dies between the pause and the save: KMCL closes the channel and
             // the save finds nothing open (the migration is aborted, the guest reboots).
             report.fault = Some("guest crash between pause and save".to_string());
@@ -1033,8 +1069,15 @@ impl World {
             .collect();
         v.ports = new_ports;
         v.restored_watch = Some((index, watch));
-        if self.config.faults.has(Fault::Crash) && self.vms[vm].guest.alive() && self.rng.chance(10)
-        {
+        let crash_before_start = match &self.plan {
+            Some(plan) => plan.crash_before_start && self.vms[vm].guest.alive(),
+            None => {
+                self.config.faults.has(Fault::Crash)
+                    && self.vms[vm].guest.alive()
+                    && self.rng.chance(10)
+            }
+        };
+        if crash_before_start {
             // The guest dies on the destination before the channel starts: the restored
             // channel is closed from Opened, its restored transactions retired.
             report.fault = Some("guest crash between restore and start".to_string());
@@ -1063,7 +1106,15 @@ impl World {
             .core_channel(channel)
             .map_or(0, |c| c.outstanding().1);
         report.in_flight_at_save = in_flight as u64;
-        if self.config.faults.has(Fault::SavePacketFail) && in_flight > 0 && self.rng.chance(30) {
+        let save_packet_fail = match &self.plan {
+            Some(plan) => plan.save_packet_fail,
+            None => {
+                self.config.faults.has(Fault::SavePacketFail)
+                    && in_flight > 0
+                    && self.rng.chance(30)
+            }
+        };
+        if save_packet_fail {
             host_driver.fail_save_packet.set(true);
             self.inject(Fault::SavePacketFail);
         }
@@ -1075,7 +1126,11 @@ impl World {
             return None;
         }
         let mut chunks = Vec::new();
-        let mut size = if self.config.faults.has(Fault::ShortBuffer) && self.rng.chance(50) {
+        let short_buffer = match &self.plan {
+            Some(plan) => plan.short_buffer,
+            None => self.config.faults.has(Fault::ShortBuffer) && self.rng.chance(50),
+        };
+        let mut size = if short_buffer {
             self.inject(Fault::ShortBuffer);
             self.rng.range(1, MIN_SAVE_CHUNK as u64 - 1) as usize
         } else {
@@ -1123,7 +1178,15 @@ impl World {
 
         // Ports: the switch asks the callout for each NIC's runtime state.
         let faults = self.config.faults.clone();
-        let mode = if faults.has(Fault::PortSaveFail) && self.rng.chance(15) {
+        let mode = if let Some(plan) = &self.plan {
+            let mode = plan.port_save.mode();
+            match mode {
+                PortSaveMode::Fail => self.inject(Fault::PortSaveFail),
+                PortSaveMode::Hang => self.inject(Fault::PortSaveHang),
+                PortSaveMode::Synchronous | PortSaveMode::Pending => {}
+            }
+            mode
+        } else if faults.has(Fault::PortSaveFail) && self.rng.chance(15) {
             self.inject(Fault::PortSaveFail);
             PortSaveMode::Fail
         } else if faults.has(Fault::PortSaveHang) && self.rng.chance(15) {
@@ -1375,11 +1438,15 @@ impl World {
         }
         self.traffic(per);
         self.drain();
-        self.check_invariants();
+        self.check_invariants(true);
         self.finish()
     }
 
-    fn check_invariants(&mut self) {
+    /// Checks the invariants. Some hold only at rest (`quiescent`: after [`World::drain`] with
+    /// every guest open and every channel started): nothing outstanding, every request
+    /// answered, the transactions in flight exactly the ones the guest withholds. The others
+    /// hold after every step.
+    fn check_invariants(&mut self, quiescent: bool) {
         let mut findings = Vec::new();
         for host in &self.hosts {
             findings.extend(host.kmcl().take_violations());
@@ -1415,7 +1482,7 @@ impl World {
                 if s.delivered != s.completed + s.failed + info.outstanding_incoming as u64 {
                     checks.push((INCOMING, format!("{} channel {}: delivered {} != completed {} + failed {} + outstanding {}", host.name, handle.0, s.delivered, s.completed, s.failed, info.outstanding_incoming)));
                 }
-                if info.outstanding_incoming != 0 {
+                if quiescent && info.outstanding_incoming != 0 {
                     checks.push((
                         INCOMING,
                         format!(
@@ -1498,7 +1565,7 @@ impl World {
             for text in &v.guest.ledger.violations {
                 out.push((GUEST, text.clone()));
             }
-            if v.guest.alive() && v.guest.is_open() && v.guest.outstanding() != 0 {
+            if quiescent && v.guest.alive() && v.guest.is_open() && v.guest.outstanding() != 0 {
                 out.push((
                     INCOMING,
                     format!(
@@ -1541,7 +1608,7 @@ impl World {
             if v.guest.alive() && v.guest.is_open() {
                 let in_use: BTreeSet<u64> =
                     host.kmcl().outgoing_txids(v.channel).into_iter().collect();
-                if &in_use != v.guest.withheld() {
+                if quiescent && &in_use != v.guest.withheld() {
                     out.push((
                         OUTGOING_TX,
                         format!(

@@ -37,7 +37,14 @@ impl<'a> FieldWriter<'a> {
             declared: self.buf.len(),
             written: end,
         };
-        let slot = self.buf.get_mut(self.pos..end).ok_or(overrun)?;
+        // `..bytes.len()` of the tail, not `pos..end`: the slot's length is then `bytes.len()`
+        // by construction, so the optimiser drops `copy_from_slice`'s length-mismatch panic
+        // (with `pos..end` it cannot rule out a saturated `end`; see docs/reliability.md).
+        let slot = self
+            .buf
+            .get_mut(self.pos..)
+            .and_then(|rest| rest.get_mut(..bytes.len()))
+            .ok_or(overrun)?;
         slot.copy_from_slice(bytes);
         self.pos = end;
         Ok(())

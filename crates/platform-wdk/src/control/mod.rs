@@ -56,7 +56,8 @@ pub const STATUS_DEVICE_BUSY: NtStatus = NtStatus(0x8000_0011_u32.cast_signed())
 pub type FnCloseHandle = unsafe extern "system" fn(handle: HANDLE) -> NTSTATUS;
 
 /// Why a request was refused. Each maps to the IRP's status through [`ControlError::status`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// (`Debug` is written out below, not derived: see there.)
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub enum ControlError {
     /// The input buffer is malformed.
     Request(IoctlError),
@@ -92,6 +93,28 @@ impl ControlError {
             Self::Channel(error) => error.status(),
             Self::Failed(status) => *status,
             Self::RestoreTruncated => NtStatus::DATA_ERROR,
+        }
+    }
+}
+
+/// As derived, except that the state name of [`ControlError::WrongState`] is written as it is
+/// rather than through `<str as Debug>`: that escapes characters with code that can panic
+/// (`char::escape_debug_ext` indexes a slice), and the refusal is logged with `{:?}`, so a
+/// derived impl left a panic path in `ferry.sys` (found by `cargo xtask check-panic-free`).
+/// The names are plain text, so the output is the derived one.
+impl core::fmt::Debug for ControlError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::Request(error) => f.debug_tuple("Request").field(error).finish(),
+            Self::Registry(error) => f.debug_tuple("Registry").field(error).finish(),
+            Self::OutputTooSmall { needed } => f
+                .debug_struct("OutputTooSmall")
+                .field("needed", needed)
+                .finish(),
+            Self::WrongState(state) => write!(f, "WrongState(\"{state}\")"),
+            Self::Channel(error) => f.debug_tuple("Channel").field(error).finish(),
+            Self::Failed(status) => f.debug_tuple("Failed").field(status).finish(),
+            Self::RestoreTruncated => f.write_str("RestoreTruncated"),
         }
     }
 }

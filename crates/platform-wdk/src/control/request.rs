@@ -188,8 +188,8 @@ pub enum ControlRequest<'a> {
 }
 
 /// Why an input buffer was refused (each maps to the IRP's status through
-/// [`IoctlError::status`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// [`IoctlError::status`]). (`Debug` is written out below, not derived: see there.)
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub enum IoctlError {
     /// Not one of ferry's codes.
     UnknownCode(u32),
@@ -206,6 +206,27 @@ pub enum IoctlError {
     Reserved,
     /// A field is out of range (named).
     Field(&'static str),
+}
+
+/// As derived, except that the field name of [`IoctlError::Field`] is written as it is rather
+/// than through `<str as Debug>`, whose escaping can panic (`char::escape_debug_ext` indexes a
+/// slice): refusals are logged with `{:?}`, so a derived impl left a panic path in `ferry.sys`
+/// (found by `cargo xtask check-panic-free`). Field names are plain text, so the output is the
+/// derived one.
+impl core::fmt::Debug for IoctlError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::UnknownCode(code) => f.debug_tuple("UnknownCode").field(code).finish(),
+            Self::Length { expected, found } => f
+                .debug_struct("Length")
+                .field("expected", expected)
+                .field("found", found)
+                .finish(),
+            Self::Version(version) => f.debug_tuple("Version").field(version).finish(),
+            Self::Reserved => f.write_str("Reserved"),
+            Self::Field(name) => write!(f, "Field(\"{name}\")"),
+        }
+    }
 }
 
 impl IoctlError {
@@ -531,6 +552,40 @@ mod tests {
         bytes.extend_from_slice(&packet_size.to_le_bytes());
         bytes.extend_from_slice(&0u32.to_le_bytes());
         bytes
+    }
+
+    #[test]
+    fn errors_debug_print_as_derived_without_str_debug() {
+        use std::format;
+        assert_eq!(
+            format!("{:?}", IoctlError::Field("packet_size")),
+            "Field(\"packet_size\")"
+        );
+        assert_eq!(
+            format!(
+                "{:?}",
+                IoctlError::Length {
+                    expected: 4,
+                    found: 2
+                }
+            ),
+            "Length { expected: 4, found: 2 }"
+        );
+        assert_eq!(
+            format!("{:?}", IoctlError::UnknownCode(7)),
+            "UnknownCode(7)"
+        );
+        assert_eq!(format!("{:?}", IoctlError::Version(2)), "Version(2)");
+        assert_eq!(format!("{:?}", IoctlError::Reserved), "Reserved");
+        let wrong = crate::control::ControlError::WrongState("a save is in progress");
+        assert_eq!(
+            format!("{wrong:?}"),
+            "WrongState(\"a save is in progress\")"
+        );
+        let request = crate::control::ControlError::Request(IoctlError::Reserved);
+        assert_eq!(format!("{request:?}"), "Request(Reserved)");
+        let small = crate::control::ControlError::OutputTooSmall { needed: 9 };
+        assert_eq!(format!("{small:?}"), "OutputTooSmall { needed: 9 }");
     }
 
     #[test]

@@ -99,10 +99,15 @@ impl fmt::Write for LineBuffer {
             self.truncated = true;
         }
         let source = text.as_bytes().get(..take).unwrap_or(&[]);
-        let end = self.len.saturating_add(take);
-        if let Some(target) = self.bytes.get_mut(self.len..end) {
+        // The target is `..source.len()` of the free tail, so its length equals the source's
+        // by construction and the optimiser drops `copy_from_slice`'s length-mismatch panic.
+        if let Some(target) = self
+            .bytes
+            .get_mut(self.len..)
+            .and_then(|free| free.get_mut(..source.len()))
+        {
             target.copy_from_slice(source);
-            self.len = end;
+            self.len = self.len.saturating_add(source.len());
         }
         Ok(())
     }
