@@ -50,10 +50,12 @@ unsafe impl RawLock for SpinRawLock {
 
     const UNLOCKED: Self = Self(spin::Mutex::new(()));
 
+    #[inline]
     fn lock(&self) -> Self::Token {
         core::mem::forget(self.0.lock());
     }
 
+    #[inline]
     unsafe fn unlock(&self, (): Self::Token) {
         // SAFETY: the caller holds the lock (this trait method's contract), and the guard that
         // `lock` took was forgotten, so nothing else will release it.
@@ -83,6 +85,7 @@ impl<R: RawLock, T> Mutex<R, T> {
     }
 
     /// Takes the lock; the guard releases it when dropped.
+    #[inline]
     pub fn lock(&self) -> MutexGuard<'_, R, T> {
         let token = self.raw.lock();
         MutexGuard {
@@ -118,6 +121,7 @@ pub struct MutexGuard<'a, R: RawLock, T> {
 impl<R: RawLock, T> Deref for MutexGuard<'_, R, T> {
     type Target = T;
 
+    #[inline]
     fn deref(&self) -> &T {
         // SAFETY: the guard exists only while the lock is held, so no `&mut` to the data exists
         // elsewhere.
@@ -126,6 +130,7 @@ impl<R: RawLock, T> Deref for MutexGuard<'_, R, T> {
 }
 
 impl<R: RawLock, T> DerefMut for MutexGuard<'_, R, T> {
+    #[inline]
     fn deref_mut(&mut self) -> &mut T {
         // SAFETY: the guard exists only while the lock is held, and `&mut self` makes this the
         // only reference derived from it.
@@ -134,6 +139,7 @@ impl<R: RawLock, T> DerefMut for MutexGuard<'_, R, T> {
 }
 
 impl<R: RawLock, T> Drop for MutexGuard<'_, R, T> {
+    #[inline]
     fn drop(&mut self) {
         if let Some(token) = self.token.take() {
             // SAFETY: this guard was created by `Mutex::lock`, which took the lock and stored

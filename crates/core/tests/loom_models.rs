@@ -403,6 +403,109 @@ fn classify_on_two_cpus_counts_both_frames() {
     });
 }
 
+/// One port slot: every id's home is slot 0, so ports replacing each other there exercise the
+/// classify fast path (home slot lock only, no directory lock).
+type OneSlotPorts = PortTable<LoomRawLock, 1, 8>;
+
+/// Classify of port A through its home slot races A's delete and the creation of port B in
+/// the same slot: the frame counts on A (before the delete) or the classify reports A
+/// unknown, and never counts on B, whose slot the fast path checks by id under the slot lock.
+#[test]
+fn classify_fast_path_races_delete_and_slot_reuse() {
+    let _ = bounded(|| {
+        let table: Arc<OneSlotPorts> = Arc::new(PortTable::new());
+        let (a, b) = (SwitchPortId(5), SwitchPortId(6));
+        table.create_port(a, None, PortConfig::UNLIMITED).unwrap();
+        let classifier = {
+            let table = Arc::clone(&table);
+            thread::spawn(move || table.classify(a, &frame(Direction::Ingress, 1000), Ticks(1)))
+        };
+        assert_eq!(table.delete_port(a), Ok(()));
+        assert_eq!(table.create_port(b, None, PortConfig::UNLIMITED), Ok(()));
+        let outcome = classifier.join().unwrap();
+        assert!(
+            matches!(outcome, Ok(_) | Err(PortError::UnknownPort(_))),
+            "{outcome:?}"
+        );
+        let on_b = table.counters(b).unwrap();
+        assert_eq!(on_b.ingress.permitted.frames, 0, "A's frame counted on B");
+        assert_eq!(on_b.flows_created, 0, "A's flow inserted into B's table");
+        assert_eq!(
+            table.classify(a, &frame(Direction::Ingress, 1000), Ticks(2)),
+            Err(PortError::UnknownPort(a))
+        );
+    });
+}
+
+/// Classify of a port displaced from its home slot (so through the directory lookup, after
+/// the fast path found another port at home) races the port's delete and its re-creation at
+/// home: the frame counts on the old port, on the new one, or the port is reported unknown —
+/// and the new port holds at most that one frame, none if the classify failed.
+#[test]
+fn classify_of_a_displaced_port_races_its_move_home() {
+    let _ = bounded(|| {
+        let table: Arc<LoomPorts> = Arc::new(PortTable::new());
+        // Ids 2 and 3 share home slot 0 in a two-slot table (pinned by a unit test of
+        // `port::table`): 3 is displaced to slot 1.
+        let (home, displaced) = (SwitchPortId(2), SwitchPortId(3));
+        table
+            .create_port(home, None, PortConfig::UNLIMITED)
+            .unwrap();
+        table
+            .create_port(displaced, None, PortConfig::UNLIMITED)
+            .unwrap();
+        let classifier = {
+            let table = Arc::clone(&table);
+            thread::spawn(move || {
+                table.classify(displaced, &frame(Direction::Ingress, 1000), Ticks(1))
+            })
+        };
+        assert_eq!(table.delete_port(home), Ok(()));
+        assert_eq!(table.delete_port(displaced), Ok(()));
+        assert_eq!(
+            table.create_port(displaced, None, PortConfig::UNLIMITED),
+            Ok(())
+        );
+        let outcome = classifier.join().unwrap();
+        let counted = table.counters(displaced).unwrap().ingress.permitted.frames;
+        match outcome {
+            Ok(_) => assert!(counted <= 1, "{counted} frames from one classify"),
+            Err(PortError::UnknownPort(_)) => assert_eq!(counted, 0),
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    });
+}
+
+/// Classify racing the creation of its port: the port is published (slot live) only after
+/// its state was reset, so a frame the classify reports counted is never wiped by the reset.
+#[test]
+fn classify_races_create_port() {
+    let _ = bounded(|| {
+        let table: Arc<LoomPorts> = Arc::new(PortTable::new());
+        let port = SwitchPortId(5);
+        // Before any port exists: unknown. This also creates, on this thread, the loom atomics
+        // of the locks the race uses (`LoomRawLock` creates them on first use).
+        assert_eq!(
+            table.classify(port, &frame(Direction::Egress, 2000), Ticks(0)),
+            Err(PortError::UnknownPort(port))
+        );
+        let classifier = {
+            let table = Arc::clone(&table);
+            thread::spawn(move || table.classify(port, &frame(Direction::Egress, 2000), Ticks(1)))
+        };
+        table
+            .create_port(port, None, PortConfig::UNLIMITED)
+            .unwrap();
+        let outcome = classifier.join().unwrap();
+        let counted = table.counters(port).unwrap().egress.permitted.frames;
+        match outcome {
+            Ok(_) => assert_eq!(counted, 1, "a counted frame was lost"),
+            Err(PortError::UnknownPort(_)) => assert_eq!(counted, 0),
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    });
+}
+
 /// A pending vSwitch save finishing on one CPU while the port is deleted on another: the
 /// completion comes back exactly once, either with the blob's status or as cancelled.
 #[test]

@@ -6,10 +6,10 @@
 //! `Channel` and `PortTable` doing the work, as in a scenario's migration.
 //!
 //! What differs from [`crate::world`]: no guests, traffic, faults or checks of invariants, and
-//! the ferry side is sized for a benchmark's set — [`MAX_TRANSACTIONS`] in flight on one channel,
-//! [`PORTS`] ports of [`FLOW_SLOTS`] flow slots — where the scenario driver
-//! ([`crate::driver::Driver`]) is sized for small scenarios (8 transactions per channel,
-//! 16 ports × 64 flows). The wiring ([`BenchDriver`]) forwards each KMCL and switch callback to
+//! the ferry side is sized for a benchmark's set — [`DRIVER_OUTGOING`] (the Windows driver's)
+//! or up to [`MAX_TRANSACTIONS`] in flight per channel, any number of channels, [`PORTS`] ports of [`FLOW_SLOTS`] flow slots — where the
+//! scenario driver ([`crate::driver::Driver`]) is sized for small scenarios (8 transactions per
+//! channel, 16 ports × 64 flows). The wiring ([`BenchDriver`]) forwards each KMCL and switch callback to
 //! core exactly as [`crate::driver::Driver`] does. The in-flight transactions are
 //! port-statistics notifications (blob kind 1) from [`NotifyingService`], a service that only
 //! sends: the reference service would first need a guest to negotiate and subscribe.
@@ -17,10 +17,10 @@
 //! Nothing here changes the simulator's behaviour: it is new code over its public API.
 //!
 //! ```no_run
-//! use ferry_platform_mock::bench_support::{MigrationSet, PreparedMigration};
+//! use ferry_platform_mock::bench_support::{DriverShapedMigration, MigrationSet};
 //!
-//! let set = MigrationSet { transactions: 64, ports: 4, flows_per_port: 16 };
-//! let outcome = PreparedMigration::new(set).run().expect("intact bytes restore");
+//! let set = MigrationSet { channels: 2, transactions: 64, ports: 4, flows_per_port: 16 };
+//! let outcome = DriverShapedMigration::new(set).run().expect("intact bytes restore");
 //! // (`run` takes `&mut self`: the hosts outlive the measured migration.)
 //! assert_eq!(outcome.transactions_restored, 64);
 //! ```
@@ -51,8 +51,12 @@ use crate::kmcl::{ChannelHandle, IncomingPacketHandle, Kmcl, PacketHandle, Serve
 use crate::platform::{HostServices, SimPlatform};
 use crate::vswitch::{PortSaveCompletion, SaveProgress, SaveReturn, VSwitch, VSwitchCallout};
 
-/// Most transactions in flight on the benchmark channel (its outgoing-ledger capacity).
+/// Most transactions in flight on one benchmark channel (the largest outgoing-ledger capacity
+/// a [`PreparedMigration`] is built with).
 pub const MAX_TRANSACTIONS: usize = 4096;
+/// The Windows driver's outgoing-ledger capacity per channel (`OUTGOING` in
+/// `crates/platform-wdk/src/host/mod.rs`).
+pub const DRIVER_OUTGOING: usize = 16;
 /// Port-table capacity of a benchmark host.
 pub const PORTS: usize = 256;
 /// Flow slots per port (a power of two; twice the 1,024 flows of the benchmark set, so no flow
@@ -63,11 +67,14 @@ pub const SAVE_CHUNK: usize = 64 << 10;
 
 /// A benchmark host's port table.
 pub type BenchPortTable = PortTable<SpinRawLock, PORTS, FLOW_SLOTS>;
-/// The benchmark channel.
-pub type BenchChannel = Channel<SimPlatform, NotifyingService, QUOTA, MAX_TRANSACTIONS>;
+/// A benchmark channel whose outgoing ledger holds `OUTGOING` transactions.
+pub type BenchChannel<const OUTGOING: usize> =
+    Channel<SimPlatform, NotifyingService, QUOTA, OUTGOING>;
+/// The issue's set as the Windows driver holds it (see [`MigrationSet::ISSUE_7`]).
+pub type DriverShapedMigration = PreparedMigration<DRIVER_OUTGOING>;
+/// Every transaction on one channel (see [`MigrationSet::ISSUE_7_ONE_CHANNEL`]).
+pub type OneChannelMigration = PreparedMigration<MAX_TRANSACTIONS>;
 
-/// The VM whose channel migrates.
-const VM: u32 = 1;
 /// Rate limits of every port (both directions limited, so the buckets carry state).
 const LIMIT: RateLimit = RateLimit {
     bytes_per_second: 125_000_000,
@@ -77,7 +84,9 @@ const LIMIT: RateLimit = RateLimit {
 /// What migrates.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MigrationSet {
-    /// Host→guest transactions in flight on the channel (at most [`MAX_TRANSACTIONS`]).
+    /// Channels (one per VM) the transactions are spread over, evenly.
+    pub channels: usize,
+    /// Host→guest transactions in flight, in all (at most [`MAX_TRANSACTIONS`] per channel).
     pub transactions: usize,
     /// Switch ports of the VM (at most [`PORTS`]).
     pub ports: usize,
@@ -86,18 +95,38 @@ pub struct MigrationSet {
 }
 
 impl MigrationSet {
-    /// The set of issue 7: 4,096 transactions, 256 ports × 1,024 flows.
+    /// The set of issue 7 — 4,096 transactions, 256 ports × 1,024 flows — as the Windows
+    /// driver holds it: 256 channels with 16 transactions in flight each (its `OUTGOING`,
+    /// `crates/platform-wdk/src/host/mod.rs`).
     pub const ISSUE_7: Self = Self {
+        channels: 256,
         transactions: 4096,
         ports: 256,
         flows_per_port: 1024,
     };
+
+    /// The same set with all 4,096 transactions on one channel: work per channel that grows
+    /// with the transactions in flight shows here.
+    pub const ISSUE_7_ONE_CHANNEL: Self = Self {
+        channels: 1,
+        ..Self::ISSUE_7
+    };
+
+    /// Transactions on channel number `index`.
+    const fn transactions_on(&self, index: usize) -> usize {
+        let base = self.transactions / self.channels;
+        if index < self.transactions % self.channels {
+            base + 1
+        } else {
+            base
+        }
+    }
 }
 
 /// The bytes a migration carried, by part.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct MigrationBytes {
-    /// KMCL's saved channel stream (its own per-packet state plus each SaveBuf).
+    /// KMCL's saved channel streams (its own per-packet state plus each SaveBuf).
     pub kmcl_stream: usize,
     /// The SaveBufs inside the stream: ferry's kind-1 blobs.
     pub transaction_blobs: usize,
@@ -118,19 +147,20 @@ impl MigrationBytes {
 pub struct MigrationOutcome {
     /// Bytes transferred.
     pub bytes: MigrationBytes,
-    /// Transactions restored on the destination channel.
+    /// Transactions restored on the destination channels.
     pub transactions_restored: usize,
     /// Flows held by the destination ports after the restore.
     pub flows_restored: usize,
 }
 
-/// A source host holding the set and an empty destination host, ready for one migration.
-pub struct PreparedMigration {
+/// A source host holding the set and an empty destination host, ready for one migration; each
+/// channel's outgoing ledger holds `OUTGOING` transactions.
+pub struct PreparedMigration<const OUTGOING: usize> {
     set: MigrationSet,
-    source: BenchHost,
-    channel: ChannelHandle,
+    source: BenchHost<OUTGOING>,
+    channels: Vec<ChannelHandle>,
     source_ports: Vec<SwitchPortId>,
-    destination: BenchHost,
+    destination: BenchHost<OUTGOING>,
     /// The save stream's and the transfer's buffers, sized and touched during setup: the
     /// `memcpy` baseline copies between buffers already mapped, so the measured migration does
     /// not pay first-touch page faults either.
@@ -161,7 +191,7 @@ impl Buffers {
     }
 }
 
-impl PreparedMigration {
+impl<const OUTGOING: usize> PreparedMigration<OUTGOING> {
     /// Builds both hosts and loads the source: the channel offered, opened by the guest,
     /// started, `set.transactions` notifications sent and not completed, then paused (a
     /// migration's first step); `set.ports` ports with `set.flows_per_port` flows each,
@@ -173,9 +203,10 @@ impl PreparedMigration {
     /// in this module).
     #[must_use]
     pub fn new(set: MigrationSet) -> Self {
+        assert!(set.channels > 0, "at least one channel");
         assert!(
-            set.transactions <= MAX_TRANSACTIONS,
-            "too many transactions"
+            set.transactions_on(0) <= OUTGOING,
+            "too many transactions per channel"
         );
         assert!(set.ports <= PORTS, "too many ports");
         assert!(
@@ -186,25 +217,9 @@ impl PreparedMigration {
         let source = BenchHost::new(&time, 0, 1_000_000_000);
         let destination = BenchHost::new(&time, 50_000, 7_000_000_000);
 
-        let channel = source.services().kmcl.allocate(VM, QUOTA as u32);
-        let service = NotifyingService::new(set.transactions);
-        source.driver.add_channel(channel, service);
-        source.services().kmcl.enable(channel);
-        source.driver.request(channel, ChannelEvent::Enable);
-        source.driver.request(channel, ChannelEvent::Start);
-        source.services().kmcl.start(channel, &source.driver);
-        let opened = source.services().kmcl.guest_open(channel, &source.driver);
-        assert_eq!(opened, NtStatus::SUCCESS, "guest open");
-        let outstanding = source.driver.channel(channel).map(|c| {
-            // Sends whatever the channel did not send when it started.
-            let _ = c.send_pending(&source.driver.platform);
-            c.outstanding().1
-        });
-        assert_eq!(
-            outstanding,
-            Some(set.transactions),
-            "notifications in flight"
-        );
+        let channels: Vec<ChannelHandle> = (0..set.channels)
+            .map(|index| source.open_channel(vm(index), set.transactions_on(index)))
+            .collect();
 
         let mut source_ports = Vec::with_capacity(set.ports);
         let mut flow = 0u32;
@@ -228,12 +243,14 @@ impl PreparedMigration {
             source_ports.push(port);
         }
         time.advance(10_000);
-        source.driver.request(channel, ChannelEvent::Pause);
-        source.services().kmcl.pause(channel, &source.driver);
+        for &channel in &channels {
+            source.driver.request(channel, ChannelEvent::Pause);
+            source.services().kmcl.pause(channel, &source.driver);
+        }
         Self {
             set,
             source,
-            channel,
+            channels,
             source_ports,
             destination,
             buffers: Buffers::for_set(set),
@@ -265,26 +282,32 @@ impl PreparedMigration {
         self.restore(&transferred)
     }
 
-    /// Saves the channel (KMCL stream in [`SAVE_CHUNK`] chunks) and every port.
-    fn save(&self, mut stream: Vec<u8>) -> Result<Saved, String> {
+    /// Saves every channel (KMCL streams, in [`SAVE_CHUNK`] chunks, one after the other in
+    /// `streams`) and every port.
+    fn save(&self, mut streams: Vec<u8>) -> Result<Saved, String> {
         let kmcl = &self.source.services().kmcl;
-        kmcl.save_begin(self.channel, &self.source.driver)
-            .map_err(|status| format!("SaveBegin: {status}"))?;
-        stream.clear();
-        loop {
-            let start = stream.len();
-            stream.resize(start + SAVE_CHUNK, 0);
-            let chunk = kmcl.save_continue(self.channel, &mut stream[start..]);
-            stream.truncate(start + chunk.bytes);
-            if chunk.status == NtStatus::SUCCESS {
-                break;
+        streams.clear();
+        let mut stream_spans = Vec::with_capacity(self.channels.len());
+        for &channel in &self.channels {
+            let first = streams.len();
+            kmcl.save_begin(channel, &self.source.driver)
+                .map_err(|status| format!("SaveBegin: {status}"))?;
+            loop {
+                let start = streams.len();
+                streams.resize(start + SAVE_CHUNK, 0);
+                let chunk = kmcl.save_continue(channel, &mut streams[start..]);
+                streams.truncate(start + chunk.bytes);
+                if chunk.status == NtStatus::SUCCESS {
+                    break;
+                }
+                if chunk.status != NtStatus::BUFFER_OVERFLOW {
+                    kmcl.save_end(channel);
+                    return Err(format!("SaveContinue: {}", chunk.status));
+                }
             }
-            if chunk.status != NtStatus::BUFFER_OVERFLOW {
-                kmcl.save_end(self.channel);
-                return Err(format!("SaveContinue: {}", chunk.status));
-            }
+            kmcl.save_end(channel);
+            stream_spans.push((first, streams.len() - first));
         }
-        kmcl.save_end(self.channel);
 
         let vswitch = &self.source.services().vswitch;
         let now = self.source.services().clock.now();
@@ -296,7 +319,11 @@ impl PreparedMigration {
                 other => return Err(format!("port {} save: {other:?}", port.0)),
             }
         }
-        Ok(Saved { stream, ports })
+        Ok(Saved {
+            streams,
+            stream_spans,
+            ports,
+        })
     }
 
     /// Creates the ports on the destination and restores them, then restores the channel
@@ -321,30 +348,30 @@ impl PreparedMigration {
         }
 
         let kmcl = &host.services().kmcl;
-        let channel = kmcl.allocate(VM, QUOTA as u32);
-        host.driver.add_channel(channel, NotifyingService::new(0));
-        let mut status = NtStatus::MORE_PROCESSING_REQUIRED;
-        for chunk in bytes.stream().chunks(SAVE_CHUNK) {
-            status = kmcl.restore_from_buffer(channel, chunk, &host.driver);
-            if status != NtStatus::MORE_PROCESSING_REQUIRED {
-                break;
+        let mut transactions_restored = 0;
+        for (index, stream) in bytes.streams().enumerate() {
+            let channel = kmcl.allocate(vm(index), QUOTA as u32);
+            host.driver.add_channel(channel, NotifyingService::new(0));
+            let mut status = NtStatus::MORE_PROCESSING_REQUIRED;
+            for chunk in stream.chunks(SAVE_CHUNK) {
+                status = kmcl.restore_from_buffer(channel, chunk, &host.driver);
+                if status != NtStatus::MORE_PROCESSING_REQUIRED {
+                    break;
+                }
             }
+            if status != NtStatus::SUCCESS {
+                return Err(format!("RestoreFromBuffer: {status}"));
+            }
+            if !host.driver.request(channel, ChannelEvent::Restored) {
+                return Err("Restored refused by core".into());
+            }
+            transactions_restored += host
+                .driver
+                .channel(channel)
+                .map_or(0, |c| c.outstanding().1);
         }
-        if status != NtStatus::SUCCESS {
-            return Err(format!("RestoreFromBuffer: {status}"));
-        }
-        if !host.driver.request(channel, ChannelEvent::Restored) {
-            return Err("Restored refused by core".into());
-        }
-        let transactions_restored = host
-            .driver
-            .channel(channel)
-            .map_or(0, |c| c.outstanding().1);
-        let transaction_blobs = crate::kmcl::saved_packets(bytes.stream())
-            .unwrap_or_default()
-            .iter()
-            .map(|(_, saved)| saved.len())
-            .sum();
+        // Counted by SavePacket as it wrote them (a parse of the streams here would be timed).
+        let transaction_blobs = self.source.driver.saved_packet_bytes.get();
         Ok(MigrationOutcome {
             bytes: MigrationBytes {
                 kmcl_stream: bytes.stream_len,
@@ -359,7 +386,8 @@ impl PreparedMigration {
 
 /// What the source saved.
 struct Saved {
-    stream: Vec<u8>,
+    streams: Vec<u8>,
+    stream_spans: Vec<(usize, usize)>,
     ports: Vec<Vec<u8>>,
 }
 
@@ -368,7 +396,7 @@ impl Saved {
     /// migration's channel carries it.
     fn transfer(&self, mut bytes: Vec<u8>) -> Transferred {
         bytes.clear();
-        bytes.extend_from_slice(&self.stream);
+        bytes.extend_from_slice(&self.streams);
         let mut port_spans = Vec::with_capacity(self.ports.len());
         for blob in &self.ports {
             port_spans.push((bytes.len(), blob.len()));
@@ -376,7 +404,8 @@ impl Saved {
         }
         Transferred {
             bytes,
-            stream_len: self.stream.len(),
+            stream_len: self.streams.len(),
+            stream_spans: self.stream_spans.clone(),
             port_spans,
         }
     }
@@ -385,13 +414,17 @@ impl Saved {
 /// The bytes as the destination received them.
 struct Transferred {
     bytes: Vec<u8>,
+    /// Bytes of all channels' streams, at the start of `bytes`.
     stream_len: usize,
+    stream_spans: Vec<(usize, usize)>,
     port_spans: Vec<(usize, usize)>,
 }
 
 impl Transferred {
-    fn stream(&self) -> &[u8] {
-        &self.bytes[..self.stream_len]
+    fn streams(&self) -> impl Iterator<Item = &[u8]> {
+        self.stream_spans
+            .iter()
+            .map(|&(at, len)| &self.bytes[at..at + len])
     }
 
     fn port_blobs(&self) -> impl Iterator<Item = &[u8]> {
@@ -399,6 +432,11 @@ impl Transferred {
             .iter()
             .map(|&(at, len)| &self.bytes[at..at + len])
     }
+}
+
+/// The VM of channel number `index`.
+fn vm(index: usize) -> u32 {
+    u32::try_from(index).map_or(u32::MAX, |index| index + 1)
 }
 
 /// The NIC identity of port number `index`.
@@ -437,11 +475,11 @@ fn frame(n: u32) -> FrameInfo {
 }
 
 /// One simulated host: its KMCL, switch and clock, with the benchmark driver loaded.
-struct BenchHost {
-    driver: BenchDriver,
+struct BenchHost<const OUTGOING: usize> {
+    driver: BenchDriver<OUTGOING>,
 }
 
-impl BenchHost {
+impl<const OUTGOING: usize> BenchHost<OUTGOING> {
     fn new(time: &VirtualTime, first_port: u32, clock_offset: u64) -> Self {
         let services = Rc::new(HostServices {
             kmcl: Kmcl::new(),
@@ -456,22 +494,47 @@ impl BenchHost {
     fn services(&self) -> &HostServices {
         &self.driver.platform.0
     }
+
+    /// A channel for `vm` offered, opened by its guest and started, with `transactions`
+    /// notifications sent and not completed.
+    fn open_channel(&self, vm: u32, transactions: usize) -> ChannelHandle {
+        let kmcl = &self.services().kmcl;
+        let channel = kmcl.allocate(vm, QUOTA as u32);
+        self.driver
+            .add_channel(channel, NotifyingService::new(transactions));
+        kmcl.enable(channel);
+        self.driver.request(channel, ChannelEvent::Enable);
+        self.driver.request(channel, ChannelEvent::Start);
+        kmcl.start(channel, &self.driver);
+        let opened = kmcl.guest_open(channel, &self.driver);
+        assert_eq!(opened, NtStatus::SUCCESS, "guest open");
+        let outstanding = self.driver.channel(channel).map(|c| {
+            // Sends whatever the channel did not send when it started.
+            let _ = c.send_pending(&self.driver.platform);
+            c.outstanding().1
+        });
+        assert_eq!(outstanding, Some(transactions), "notifications in flight");
+        channel
+    }
 }
 
 /// ferry's wiring on a benchmark host: each callback forwarded to core as
 /// [`crate::driver::Driver`] forwards it, with capacities for the benchmark set.
-pub struct BenchDriver {
+pub struct BenchDriver<const OUTGOING: usize> {
     platform: SimPlatform,
     ports: Box<BenchPortTable>,
-    channels: RefCell<BTreeMap<ChannelHandle, Rc<BenchChannel>>>,
+    channels: RefCell<BTreeMap<ChannelHandle, Rc<BenchChannel<OUTGOING>>>>,
+    /// Bytes SavePacket wrote (ferry's kind-1 blobs), over every save.
+    saved_packet_bytes: Cell<usize>,
 }
 
-impl BenchDriver {
+impl<const OUTGOING: usize> BenchDriver<OUTGOING> {
     fn new(platform: SimPlatform) -> Self {
         Self {
             platform,
             ports: new_port_table(),
             channels: RefCell::new(BTreeMap::new()),
+            saved_packet_bytes: Cell::new(0),
         }
     }
 
@@ -480,7 +543,7 @@ impl BenchDriver {
         self.channels.borrow_mut().insert(handle, channel);
     }
 
-    fn channel(&self, handle: ChannelHandle) -> Option<Rc<BenchChannel>> {
+    fn channel(&self, handle: ChannelHandle) -> Option<Rc<BenchChannel<OUTGOING>>> {
         self.channels.borrow().get(&handle).cloned()
     }
 
@@ -501,7 +564,7 @@ fn new_port_table() -> Box<BenchPortTable> {
         .expect("port table")
 }
 
-impl ServerCallbacks for BenchDriver {
+impl<const OUTGOING: usize> ServerCallbacks for BenchDriver<OUTGOING> {
     fn channel_opened(&self, channel: ChannelHandle) -> NtStatus {
         self.channel(channel)
             .map_or(NtStatus::NOT_FOUND, |c| c.on_opened(&self.platform))
@@ -567,6 +630,11 @@ impl ServerCallbacks for BenchDriver {
             return (NtStatus::NOT_FOUND, 0);
         };
         let answer = core.save_packet(&self.platform, TransactionKey::from_bits(key_bits), buffer);
+        if answer.status.is_success() && !buffer.is_empty() {
+            let written = usize::try_from(answer.bytes).unwrap_or(0);
+            self.saved_packet_bytes
+                .set(self.saved_packet_bytes.get() + written);
+        }
         (answer.status, answer.bytes)
     }
 
@@ -581,7 +649,7 @@ impl ServerCallbacks for BenchDriver {
     }
 }
 
-impl VSwitchCallout for BenchDriver {
+impl<const OUTGOING: usize> VSwitchCallout for BenchDriver<OUTGOING> {
     fn port_create(&self, port: SwitchPortId, identity: PortIdentity) -> NtStatus {
         let config = PortConfig {
             ingress: LIMIT,
@@ -726,16 +794,17 @@ impl ChannelService for NotifyingService {
 
 #[cfg(test)]
 mod tests {
-    use super::{MigrationSet, PreparedMigration};
+    use super::{DriverShapedMigration, MigrationSet, OneChannelMigration};
 
     #[test]
     fn a_small_set_migrates_whole() {
         let set = MigrationSet {
+            channels: 3,
             transactions: 40,
             ports: 3,
             flows_per_port: 20,
         };
-        let mut migration = PreparedMigration::new(set);
+        let mut migration = DriverShapedMigration::new(set);
         let outcome = migration.run().unwrap();
         assert!(migration.run().is_err(), "runs once");
         assert_eq!(outcome.transactions_restored, 40);
@@ -744,5 +813,20 @@ mod tests {
         // 348 + 62 per flow per port (docs/saved-state/port-runtime-state.md).
         assert_eq!(outcome.bytes.port_blobs, 3 * (348 + 62 * 20));
         assert!(outcome.bytes.kmcl_stream > outcome.bytes.transaction_blobs);
+    }
+
+    #[test]
+    fn one_channel_holds_a_set_the_driver_shape_spreads() {
+        let set = MigrationSet {
+            channels: 1,
+            transactions: 100,
+            ports: 1,
+            flows_per_port: 4,
+        };
+        let outcome = OneChannelMigration::new(set).run().unwrap();
+        assert_eq!(outcome.transactions_restored, 100);
+        let spread = MigrationSet { channels: 7, ..set };
+        let outcome = DriverShapedMigration::new(spread).run().unwrap();
+        assert_eq!(outcome.transactions_restored, 100, "15 or 14 per channel");
     }
 }

@@ -78,6 +78,7 @@ impl ChannelState {
     /// channel that carries no traffic yet. If a real host disagrees, this table is the one
     /// place to change, and `channel::state::tests::save_and_restore_states_are_the_documented_guess`
     /// documents the assumption.
+    #[inline]
     #[must_use]
     pub const fn permits(self, operation: Operation) -> bool {
         use ChannelState as S;
@@ -549,6 +550,7 @@ impl ChannelMachine {
     }
 
     /// The current state.
+    #[inline]
     #[must_use]
     pub const fn state(&self) -> ChannelState {
         self.state
@@ -577,6 +579,7 @@ impl ChannelMachine {
     /// # Errors
     ///
     /// [`StateError::NotPermitted`] otherwise.
+    #[inline]
     pub const fn check(&self, operation: Operation) -> Result<(), StateError> {
         if self.state.permits(operation) {
             Ok(())

@@ -20,6 +20,7 @@ impl TrafficCounters {
     };
 
     /// Counts one frame of `length` bytes.
+    #[inline]
     pub fn record(&mut self, length: u32) {
         self.frames = self.frames.saturating_add(1);
         self.bytes = self.bytes.saturating_add(u64::from(length));
@@ -43,6 +44,7 @@ impl DirectionCounters {
     };
 
     /// The drop counters for `reason`.
+    #[inline]
     pub fn dropped_mut(&mut self, reason: DropReason) -> &mut TrafficCounters {
         match reason {
             DropReason::RateLimited => &mut self.dropped_rate_limited,
@@ -76,6 +78,7 @@ impl PortCounters {
     };
 
     /// The counters of one direction.
+    #[inline]
     pub fn direction_mut(&mut self, direction: Direction) -> &mut DirectionCounters {
         match direction {
             Direction::Ingress => &mut self.ingress,

@@ -126,13 +126,81 @@ impl<const N: usize> FlowTable<N> {
 
     /// Counts one frame of `length` bytes on `key` at `now`, inserting the flow if it is new
     /// (evicting per the module's policy when its window is full).
+    ///
+    /// A hit (the classify path's common case) is the inlined probe below; a new flow goes to
+    /// the out-of-line [`FlowTable::insert_new`] with what the probe found.
+    #[inline(always)]
     pub fn touch(&mut self, key: &FlowKey, length: u32, now: Ticks) -> FlowOutcome {
-        let (outcome, entry) = self.find_or_insert(key, now);
-        if let Some(entry) = entry {
-            entry.counters.record(length);
-            entry.last_seen = now;
+        let home = Self::home(key);
+        let mut free = None;
+        for step in 0..Self::WINDOW {
+            let index = home.wrapping_add(step) & Self::MASK;
+            let Some(slot) = self.slots.get_mut(index) else {
+                break;
+            };
+            match &mut slot.entry {
+                None => {
+                    free = Some(index);
+                    break;
+                }
+                Some(entry) if entry.key == *key => {
+                    entry.counters.record(length);
+                    entry.last_seen = now;
+                    return FlowOutcome::Hit;
+                }
+                Some(_) => {}
+            }
         }
-        outcome
+        self.insert_new(home, free, key, length, now)
+    }
+
+    /// Inserts the new flow `key` with its first frame: into `free`, the first free slot of
+    /// its window, or else in place of the window's least recently seen entry.
+    #[inline(never)]
+    fn insert_new(
+        &mut self,
+        home: usize,
+        free: Option<usize>,
+        key: &FlowKey,
+        length: u32,
+        now: Ticks,
+    ) -> FlowOutcome {
+        let table_was_full = self.len >= N;
+        let (index, evicted) = match free {
+            Some(index) => (index, false),
+            None => (self.oldest_in_window(home), true),
+        };
+        if let Some(slot) = self.slots.get_mut(index) {
+            if !evicted {
+                self.len = self.len.saturating_add(1);
+            }
+            let mut counters = TrafficCounters::ZERO;
+            counters.record(length);
+            slot.entry = Some(FlowEntry {
+                key: *key,
+                counters,
+                last_seen: now,
+            });
+        }
+        FlowOutcome::Inserted {
+            table_was_full,
+            evicted,
+        }
+    }
+
+    /// The slot of the least recently seen entry in the window starting at `home` (the first
+    /// such slot on a tie); `home` itself if no slot of the window holds an entry.
+    fn oldest_in_window(&self, home: usize) -> usize {
+        let mut oldest: Option<(usize, Ticks)> = None;
+        for step in 0..Self::WINDOW {
+            let index = home.wrapping_add(step) & Self::MASK;
+            if let Some(entry) = self.slots.get(index).and_then(|slot| slot.entry.as_ref())
+                && oldest.is_none_or(|(_, seen)| entry.last_seen < seen)
+            {
+                oldest = Some((index, entry.last_seen));
+            }
+        }
+        oldest.map_or(home, |(index, _)| index)
     }
 
     /// Inserts a flow decoded from saved state, by the same placement and eviction rules as a
@@ -228,6 +296,7 @@ impl<const N: usize> FlowTable<N> {
             })
     }
 
+    #[inline]
     fn home(key: &FlowKey) -> usize {
         // Truncation is the point: only the low bits select the slot.
         (key.hash() as usize) & Self::MASK

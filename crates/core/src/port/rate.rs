@@ -4,18 +4,16 @@
 //! The bucket holds up to `burst_bytes` tokens (one token = one byte) and gains
 //! `bytes_per_second` tokens per second. A frame passes when the bucket holds at least its
 //! length in tokens, which it then spends; a frame that does not pass spends nothing. Refill
-//! happens lazily, on each [`TokenBucket::admit`].
+//! happens lazily, on each [`TokenBucket::admit`] that sees the clock advanced.
 //!
-//! Arithmetic: the refill for `elapsed` ticks is `elapsed * rate / 10^7` bytes. The fraction
-//! below one byte is kept in `remainder` (in byte-ticks, always below 10^7) so that frequent
-//! small refills lose nothing. Two precomputed bounds keep the hot path in `u64`:
-//!
-//! - `fill_ticks = ceil(burst * 10^7 / rate)` (computed in `u128` when the limit is set): after
-//!   that many ticks even an empty bucket is full, so a longer gap (or a clock jump) just fills
-//!   the bucket;
-//! - below that, `elapsed * rate + remainder` is computed with `checked_*` in `u64`, and only
-//!   if that overflows (rates and gaps beyond about 1.8e12 byte-seconds) in `u128`, off the
-//!   common path.
+//! Arithmetic: the bucket counts **credit** in byte-ticks, `tokens * 10^7 + remainder`, the
+//! remainder being the fraction of a token below one byte (so frequent small refills lose
+//! nothing). In those units the refill for `elapsed` ticks is exactly `elapsed * rate` and a
+//! frame costs `length * 10^7`: no division on the classify path. The credit is a `u128`:
+//! at most `burst * 10^7 < 2^88`, and `elapsed * rate` of two `u64` is below `2^128`, so the
+//! refill is one widening multiply, a saturating add and a cap at the burst — whatever the
+//! gap (a clock jump simply fills the bucket). Whole tokens and the remainder are recovered
+//! by division only when saving or inspecting the bucket.
 //!
 //! A clock that goes backwards is treated as no time passing.
 
@@ -23,6 +21,8 @@ use super::types::RateLimit;
 use crate::platform::Ticks;
 
 const TICKS_PER_SECOND: u64 = Ticks::PER_SECOND;
+/// [`TICKS_PER_SECOND`] as a credit multiplier.
+const CREDIT_PER_TOKEN: u128 = TICKS_PER_SECOND as u128;
 
 /// The state of one bucket as saved state carries it: nothing tied to this host's clock.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -50,10 +50,9 @@ pub enum BucketSnapshotError {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TokenBucket {
     limit: RateLimit,
-    /// Ticks after which an empty bucket is full again (0 when unlimited).
-    fill_ticks: u64,
-    tokens: u64,
-    remainder: u64,
+    /// Tokens in byte-ticks: whole tokens times 10^7 plus the fraction of the next one. At most
+    /// [`capacity`]`(limit)` while limited.
+    credit: u128,
     last_refill: Ticks,
 }
 
@@ -66,15 +65,14 @@ impl TokenBucket {
     pub const fn new(limit: RateLimit) -> Self {
         Self {
             limit,
-            fill_ticks: fill_ticks(limit),
-            tokens: limit.burst_bytes,
-            remainder: 0,
+            credit: capacity(limit),
             last_refill: Ticks(0),
         }
     }
 
     /// The configured limit.
     #[must_use]
+    #[inline]
     pub const fn limit(&self) -> RateLimit {
         self.limit
     }
@@ -82,18 +80,21 @@ impl TokenBucket {
     /// Whole tokens in the bucket as of the last refill.
     #[must_use]
     pub const fn tokens(&self) -> u64 {
-        self.tokens
+        split_credit(self.credit).0
     }
 
     /// Decides whether a frame of `length` bytes passes at `now`, spending its tokens if so.
+    #[inline(always)]
     pub fn admit(&mut self, length: u32, now: Ticks) -> bool {
         if self.limit.is_unlimited() {
             return true;
         }
         self.refill(now);
-        match self.tokens.checked_sub(u64::from(length)) {
+        // Exact: a `u32` times 10^7 is below 2^56.
+        let cost = u128::from(length).wrapping_mul(CREDIT_PER_TOKEN);
+        match self.credit.checked_sub(cost) {
             Some(left) => {
-                self.tokens = left;
+                self.credit = left;
                 true
             }
             None => false,
@@ -103,9 +104,10 @@ impl TokenBucket {
     /// The bucket's state relative to `now`, for saving.
     #[must_use]
     pub const fn snapshot(&self, now: Ticks) -> BucketSnapshot {
+        let (tokens, remainder) = split_credit(self.credit);
         BucketSnapshot {
-            tokens: self.tokens,
-            remainder: self.remainder,
+            tokens,
+            remainder,
             refill_age: now.saturating_since(self.last_refill),
         }
     }
@@ -147,85 +149,49 @@ impl TokenBucket {
         }
         Ok(Self {
             limit,
-            fill_ticks: fill_ticks(limit),
-            tokens: snapshot.tokens,
-            remainder: snapshot.remainder,
+            // Below 2^88: tokens < 2^64 times 10^7 < 2^24, plus a remainder below 10^7.
+            credit: (snapshot.tokens as u128)
+                .saturating_mul(CREDIT_PER_TOKEN)
+                .saturating_add(snapshot.remainder as u128),
             last_refill: Ticks(now.0.saturating_sub(snapshot.refill_age)),
         })
     }
 
+    /// Adds the credit earned since the last refill, capped at the burst. Nothing to do when
+    /// the clock has not advanced (frames in the same tick share one refill).
+    #[inline(always)]
     fn refill(&mut self, now: Ticks) {
         let elapsed = now.saturating_since(self.last_refill);
         if elapsed == 0 {
             return;
         }
         self.last_refill = now;
-        if elapsed >= self.fill_ticks {
-            self.fill();
-            return;
-        }
-        let (whole, fraction) = match self
-            .limit
-            .bytes_per_second
-            .checked_mul(elapsed)
-            .and_then(|scaled| scaled.checked_add(self.remainder))
-        {
-            Some(scaled) => (scaled / TICKS_PER_SECOND, scaled % TICKS_PER_SECOND),
-            None => wide_refill(self.limit.bytes_per_second, elapsed, self.remainder),
-        };
-        match self.tokens.checked_add(whole) {
-            Some(tokens) if tokens < self.limit.burst_bytes => {
-                self.tokens = tokens;
-                self.remainder = fraction;
-            }
-            _ => self.fill(),
-        }
-    }
-
-    fn fill(&mut self) {
-        self.tokens = self.limit.burst_bytes;
-        self.remainder = 0;
+        // Exact: the product of two `u64` is below 2^128.
+        let earned = u128::from(self.limit.bytes_per_second).wrapping_mul(u128::from(elapsed));
+        let credit = self.credit.saturating_add(earned);
+        let capacity = capacity(self.limit);
+        self.credit = if credit < capacity { credit } else { capacity };
     }
 }
 
-/// `ceil(burst * 10^7 / rate)`, saturated to `u64`; 0 when unlimited.
-const fn fill_ticks(limit: RateLimit) -> u64 {
-    if limit.bytes_per_second == 0 {
-        return 0;
-    }
-    // burst * 10^7 < 2^64 * 2^24, and adding rate - 1 < 2^64 keeps it far below 2^128.
-    let scaled = (limit.burst_bytes as u128)
-        .saturating_mul(TICKS_PER_SECOND as u128)
-        .saturating_add((limit.bytes_per_second as u128).saturating_sub(1));
-    // The rate is non-zero here; `checked_div` only states it.
-    let ticks = match scaled.checked_div(limit.bytes_per_second as u128) {
-        Some(ticks) => ticks,
-        None => u128::MAX,
+/// A full bucket's credit: `burst * 10^7` (below 2^88, so exact).
+#[inline]
+const fn capacity(limit: RateLimit) -> u128 {
+    (limit.burst_bytes as u128).saturating_mul(CREDIT_PER_TOKEN)
+}
+
+/// Whole tokens and the fraction of the next one. Credit never exceeds `u64::MAX * 10^7 +
+/// (10^7 - 1)` (a capacity, or a restored snapshot), so the whole part fits a `u64`.
+const fn split_credit(credit: u128) -> (u64, u64) {
+    let whole = match credit.checked_div(CREDIT_PER_TOKEN) {
+        Some(whole) if whole <= u64::MAX as u128 => whole as u64,
+        _ => u64::MAX,
     };
-    if ticks > u64::MAX as u128 {
-        u64::MAX
-    } else {
-        ticks as u64
-    }
-}
-
-/// The refill for a product that does not fit `u64`: whole bytes (saturated) and the fraction.
-#[cold]
-fn wide_refill(rate: u64, elapsed: u64, remainder: u64) -> (u64, u64) {
-    // Both factors are below 2^64, so the product is below 2^128 - 2^65 and adding a remainder
-    // below 2^64 cannot saturate; saturating ops state that without a panic path.
-    let scaled = u128::from(rate)
-        .saturating_mul(u128::from(elapsed))
-        .saturating_add(u128::from(remainder));
-    let per_second = u128::from(TICKS_PER_SECOND);
-    let whole = scaled
-        .checked_div(per_second)
-        .and_then(|whole| u64::try_from(whole).ok())
-        .unwrap_or(u64::MAX);
-    let fraction = scaled
-        .checked_rem(per_second)
-        .and_then(|fraction| u64::try_from(fraction).ok())
-        .unwrap_or(0);
+    let fraction = match credit.checked_rem(CREDIT_PER_TOKEN) {
+        // Below 10^7.
+        Some(fraction) => fraction as u64,
+        None => 0,
+    };
     (whole, fraction)
 }
 
@@ -331,7 +297,7 @@ mod tests {
     }
 
     #[test]
-    fn huge_rate_refills_through_the_wide_path() {
+    fn huge_rates_refill_exactly() {
         // rate * elapsed overflows u64 for elapsed >= 2, yet the bucket is not full yet.
         let mut bucket = TokenBucket::new(limit(u64::MAX, u64::MAX));
         assert!(bucket.admit(u32::MAX, Ticks(0)));
@@ -384,7 +350,76 @@ mod tests {
         assert_eq!(TokenBucket::validate(limit(1, 10), &ok), Ok(()));
     }
 
+    /// The bucket as whole tokens plus a remainder, refilled by division: the textbook
+    /// arithmetic the credit representation must agree with, step for step.
+    struct ReferenceBucket {
+        limit: RateLimit,
+        tokens: u64,
+        remainder: u64,
+        last_refill: u64,
+    }
+
+    impl ReferenceBucket {
+        fn admit(&mut self, length: u32, now: u64) -> bool {
+            if self.limit.bytes_per_second == 0 {
+                return true;
+            }
+            let elapsed = now.saturating_sub(self.last_refill);
+            if elapsed > 0 {
+                self.last_refill = now;
+                let scaled = u128::from(self.limit.bytes_per_second) * u128::from(elapsed)
+                    + u128::from(self.remainder);
+                let whole = scaled / u128::from(SECOND);
+                let tokens = u128::from(self.tokens) + whole;
+                if tokens < u128::from(self.limit.burst_bytes) {
+                    self.tokens = u64::try_from(tokens).unwrap();
+                    self.remainder = u64::try_from(scaled % u128::from(SECOND)).unwrap();
+                } else {
+                    self.tokens = self.limit.burst_bytes;
+                    self.remainder = 0;
+                }
+            }
+            match self.tokens.checked_sub(u64::from(length)) {
+                Some(left) => {
+                    self.tokens = left;
+                    true
+                }
+                None => false,
+            }
+        }
+    }
+
     proptest! {
+        #[test]
+        fn agrees_with_whole_tokens_and_remainder_arithmetic(
+            rate in prop_oneof![1..10_000_000u64, any::<u64>()],
+            burst in prop_oneof![1..100_000u64, 1..=u64::MAX],
+            start in (any::<u64>(), 0..SECOND, 0..(4 * SECOND)),
+            steps in proptest::collection::vec((0..(3 * SECOND), 0..200_000u32), 1..40),
+        ) {
+            let limit = limit(rate, burst);
+            let (tokens, remainder, refill_age) = start;
+            let snapshot = BucketSnapshot { tokens: tokens % burst.saturating_add(1), remainder, refill_age };
+            let mut bucket = TokenBucket::restore(limit, &snapshot, Ticks(4 * SECOND)).unwrap();
+            let mut reference = ReferenceBucket {
+                limit,
+                tokens: snapshot.tokens,
+                remainder,
+                last_refill: 4 * SECOND - refill_age,
+            };
+            let mut now = 4 * SECOND;
+            for (gap, length) in steps {
+                // Shrink some gaps to zero or a few ticks: same-tick frames and tiny refills.
+                now += gap >> (gap % 40);
+                prop_assert_eq!(bucket.admit(length, Ticks(now)), reference.admit(length, now));
+                let snapshot = bucket.snapshot(Ticks(now));
+                prop_assert_eq!(
+                    (snapshot.tokens, snapshot.remainder),
+                    (reference.tokens, reference.remainder)
+                );
+            }
+        }
+
         #[test]
         fn never_exceeds_burst_and_never_panics(
             rate in any::<u64>(),

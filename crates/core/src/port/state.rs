@@ -96,6 +96,10 @@ impl<const FLOWS: usize> PortState<FLOWS> {
 
     /// Decides on one frame and counts it: the direction's rate limit decides the verdict, the
     /// flow table records the frame either way, and the port counters record both.
+    // Always inlined into `PortTable::classify`, its one caller on the classify path, so that
+    // one function holds the whole frame under the slot lock (LTO builds otherwise keep it
+    // out of line).
+    #[inline(always)]
     pub fn classify(&mut self, frame: &FrameInfo, now: Ticks) -> Verdict {
         let bucket = match frame.direction {
             Direction::Ingress => &mut self.ingress,

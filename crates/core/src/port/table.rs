@@ -7,19 +7,31 @@
 //!   addressing by a hash of the id), each entry's state (free, reserved, live), identity and
 //!   generation. It is held only for a lookup or an update of a few entries: never while a
 //!   flow table is walked, a blob encoded or decoded, or a platform called.
-//! - Each **slot** lock guards one port's [`PortState`] and the slot's generation. Classify
-//!   holds it for one frame; save holds it while encoding that one port; restore holds it
-//!   while installing an already validated blob. Other ports never wait for it.
+//! - Each **slot** lock guards one port's [`PortState`] and the slot's id, generation and
+//!   `live` flag. Classify holds it for one frame; save holds it while encoding that one port;
+//!   restore holds it while installing an already validated blob. Other ports never wait for
+//!   it.
 //!
 //! Order: directory, then slot. Nothing takes the directory lock while holding a slot lock,
 //! and nothing holds two slot locks. Most operations take the directory lock, copy
-//! `(slot index, generation)` out, release it and only then take the slot lock; delete holds
-//! both (directory, then slot) so that no classify can act on a port after `delete_port`
-//! returned.
+//! `(slot index, generation)` out, release it and only then take the slot lock; create's last
+//! step and delete hold both (directory, then slot).
 //!
 //! A port deleted and its slot reused between the directory lookup and the slot lock is
 //! detected: the slot's generation no longer matches the one read from the directory, and the
 //! caller gets [`PortError::UnknownPort`] rather than the new port's state.
+//!
+//! # The classify fast path: one lock per frame
+//!
+//! A slot's `live` flag changes only while both locks are held (create's last step, delete),
+//! so under a slot lock alone `live` and the slot's id say exactly what the directory says of
+//! that slot at that moment: a live slot holding id `X` *is* port `X` (ids are unique among
+//! live ports). An operation by id therefore first takes the slot lock of `X`'s **home** slot
+//! (where the directory's probe for `X` starts, and where `X` sits unless its home was taken):
+//! if that slot is live with id `X`, it acts there, under that one lock, without touching the
+//! directory. Otherwise (a displaced port, an unknown id) it falls back to the directory
+//! lookup. Both paths give the answer the directory gives at the moment the slot lock is
+//! taken.
 
 use super::PortError;
 use super::counters::PortCounters;
@@ -75,6 +87,7 @@ impl<const PORTS: usize> Directory<PORTS> {
         }
     }
 
+    #[inline]
     fn home(id: SwitchPortId) -> usize {
         let mixed = u64::from(id.0).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         // Truncation intended: the high half carries the best-mixed bits.
@@ -153,8 +166,12 @@ impl<const PORTS: usize> Directory<PORTS> {
 }
 
 struct PortSlot<const FLOWS: usize> {
+    /// The port's id while it is live (the directory entry's).
+    id: SwitchPortId,
     /// Matches the directory entry's generation while the port is live.
     generation: u32,
+    /// Whether the directory entry of this slot is live; changed only with both the directory
+    /// and this slot's lock held.
     live: bool,
     state: PortState<FLOWS>,
 }
@@ -184,6 +201,7 @@ impl<L: RawLock, const PORTS: usize, const FLOWS: usize> PortTable<L, PORTS, FLO
             directory: Mutex::new(Directory::new()),
             slots: [const {
                 Mutex::new(PortSlot {
+                    id: SwitchPortId(0),
                     generation: 0,
                     live: false,
                     state: PortState::new(),
@@ -211,15 +229,23 @@ impl<L: RawLock, const PORTS: usize, const FLOWS: usize> PortTable<L, PORTS, FLO
             return Err(PortError::InvalidConfig);
         }
         let slot = self.directory.lock().reserve(id, identity)?;
-        if let Some(mutex) = self.slots.get(slot.index) {
-            let mut guard = mutex.lock();
-            guard.generation = slot.generation;
-            guard.live = true;
-            guard.state.reset(identity, config);
+        let mutex = self.slots.get(slot.index);
+        // The slot is not live (its entry was free): reset its state under the slot lock alone,
+        // then publish entry and slot together, under both locks.
+        if let Some(mutex) = mutex {
+            mutex.lock().state.reset(identity, config);
         }
-        if let Some(entry) = self.directory.lock().entry_mut(slot) {
+        let mut directory = self.directory.lock();
+        if let Some(entry) = directory.entry_mut(slot) {
             entry.state = EntryState::Live;
         }
+        if let Some(mutex) = mutex {
+            let mut guard = mutex.lock();
+            guard.id = id;
+            guard.generation = slot.generation;
+            guard.live = true;
+        }
+        drop(directory);
         Ok(())
     }
 
@@ -255,7 +281,13 @@ impl<L: RawLock, const PORTS: usize, const FLOWS: usize> PortTable<L, PORTS, FLO
         frame: &FrameInfo,
         now: Ticks,
     ) -> Result<Verdict, PortError> {
-        self.with_port_mut(id, |state| state.classify(frame, now))
+        // The frame's whole classify inlined into the slot-lock section (see
+        // `PortState::classify`).
+        self.with_port_mut(
+            id,
+            #[inline(always)]
+            |state| state.classify(frame, now),
+        )
     }
 
     /// A copy of port `id`'s counters.
@@ -346,7 +378,25 @@ impl<L: RawLock, const PORTS: usize, const FLOWS: usize> PortTable<L, PORTS, FLO
         }
     }
 
+    /// Runs `act` on live port `id` under its slot lock: through the home slot alone when the
+    /// port sits there, else through the directory (see the module documentation).
+    #[inline]
     pub(crate) fn with_port_mut<R>(
+        &self,
+        id: SwitchPortId,
+        act: impl FnOnce(&mut PortState<FLOWS>) -> R,
+    ) -> Result<R, PortError> {
+        if let Some(home) = self.slots.get(Directory::<PORTS>::home(id)) {
+            let mut guard = home.lock();
+            if guard.live && guard.id == id {
+                return Ok(act(&mut guard.state));
+            }
+        }
+        self.with_port_by_directory(id, act)
+    }
+
+    /// [`PortTable::with_port_mut`] for a port away from its home slot (or unknown).
+    fn with_port_by_directory<R>(
         &self,
         id: SwitchPortId,
         act: impl FnOnce(&mut PortState<FLOWS>) -> R,
@@ -428,6 +478,70 @@ mod tests {
         assert_eq!(
             table.classify(SwitchPortId(1), &frame(), Ticks(1)),
             Err(PortError::UnknownPort(SwitchPortId(1)))
+        );
+    }
+
+    #[test]
+    fn ports_two_and_three_share_a_home_slot_in_a_two_slot_table() {
+        // The loom model of a displaced port's classify relies on this.
+        let home = super::Directory::<2>::home;
+        assert_eq!(home(SwitchPortId(2)), home(SwitchPortId(3)));
+        let table = PortTable::<SpinRawLock, 2, 1>::new();
+        for id in [2, 3] {
+            table
+                .create_port(SwitchPortId(id), None, PortConfig::UNLIMITED)
+                .unwrap();
+        }
+        let slot_of = |id| table.lookup(SwitchPortId(id)).unwrap().0.index;
+        assert_eq!(slot_of(2), home(SwitchPortId(2)));
+        assert_ne!(slot_of(3), home(SwitchPortId(3)), "3 is displaced");
+    }
+
+    #[test]
+    fn a_displaced_port_is_served_through_the_directory() {
+        let table = PortTable::<SpinRawLock, 2, 8>::new();
+        for id in [2, 3] {
+            table
+                .create_port(SwitchPortId(id), None, PortConfig::UNLIMITED)
+                .unwrap();
+        }
+        table.classify(SwitchPortId(3), &frame(), Ticks(1)).unwrap();
+        assert_eq!(
+            table
+                .counters(SwitchPortId(3))
+                .unwrap()
+                .ingress
+                .permitted
+                .frames,
+            1
+        );
+        assert_eq!(
+            table
+                .counters(SwitchPortId(2))
+                .unwrap()
+                .ingress
+                .permitted
+                .frames,
+            0
+        );
+        // Once the home port is gone and 3 re-created, 3 sits at home and starts afresh.
+        table.delete_port(SwitchPortId(2)).unwrap();
+        table.delete_port(SwitchPortId(3)).unwrap();
+        table
+            .create_port(SwitchPortId(3), None, PortConfig::UNLIMITED)
+            .unwrap();
+        assert_eq!(
+            table.lookup(SwitchPortId(3)).unwrap().0.index,
+            super::Directory::<2>::home(SwitchPortId(3))
+        );
+        assert_eq!(
+            table
+                .counters(SwitchPortId(3))
+                .unwrap()
+                .ingress
+                .permitted
+                .frames,
+            0
         );
     }
 

@@ -153,6 +153,7 @@ impl FlowKey {
     /// multiply/xor-shift finaliser spreads every input bit over the high bits. No loops, no
     /// division; about twenty instructions.
     #[must_use]
+    #[inline]
     pub const fn hash(&self) -> u64 {
         // Odd constants with well-mixed bits (the 64-bit golden ratio and two of its relatives).
         const K1: u64 = 0x9E37_79B9_7F4A_7C15;

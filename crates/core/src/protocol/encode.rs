@@ -67,6 +67,7 @@ pub const fn ack_len(_ack: &NotificationAck) -> usize {
     ACK_LEN
 }
 
+#[inline]
 const fn ping_body_len(ping: &Ping<'_>) -> usize {
     PING_FIXED_LEN.saturating_add(ping.data.len())
 }
@@ -127,6 +128,9 @@ pub fn encode_request(request: &Request<'_>, out: &mut [u8]) -> Result<usize, En
 /// grant, or an error response with an invalid version range or an `offset` of
 /// [`NO_OFFSET`] given explicitly.
 pub fn encode_response(response: &Response<'_>, out: &mut [u8]) -> Result<usize, EncodeError> {
+    if let ResponseBody::Ping(ping) = &response.body {
+        return encode_ping_response(response.version, response.transaction_id, ping, out);
+    }
     let message_type = match response.body {
         ResponseBody::Negotiate(_) => MessageType::NegotiateResponse,
         ResponseBody::Ping(_) => MessageType::PingResponse,
@@ -143,7 +147,8 @@ pub fn encode_response(response: &Response<'_>, out: &mut [u8]) -> Result<usize,
                 return Err(invalid(ErrorCode::InvalidField));
             }
         }
-        ResponseBody::Ping(ping) => check_ping(ping, message_type)?,
+        // Encoded by `encode_ping_response` above.
+        ResponseBody::Ping(_) => {}
         ResponseBody::Error(error) => {
             if error.min_version == 0
                 || error.max_version < error.min_version
@@ -180,6 +185,34 @@ pub fn encode_response(response: &Response<'_>, out: &mut [u8]) -> Result<usize,
             writer.u16(error.max_version);
         }
     })
+}
+
+/// Encodes the `PingResponse` of header version `version` and transaction `transaction_id`
+/// echoing `ping`; returns the bytes written. The same bytes as [`encode_response`] of a
+/// [`ResponseBody::Ping`] (which calls this), without building the [`Response`] first: the
+/// echo is the hot request of a VSP's packet path.
+///
+/// # Errors
+///
+/// [`EncodeError::BufferTooSmall`] if `out` is shorter than the response;
+/// [`EncodeError::InvalidMessage`] for an unsupported header version or ping data longer
+/// than [`MAX_PING_DATA`].
+#[inline]
+pub fn encode_ping_response(
+    version: u16,
+    transaction_id: u64,
+    ping: &Ping<'_>,
+    out: &mut [u8],
+) -> Result<usize, EncodeError> {
+    let message_type = MessageType::PingResponse;
+    check_version(version, message_type)?;
+    check_ping(ping, message_type)?;
+    let length = HEADER_LEN.saturating_add(ping_body_len(ping));
+    write(
+        header(version, message_type, length, transaction_id),
+        out,
+        |writer| write_ping(writer, ping),
+    )
 }
 
 /// Encodes an `ErrorResponse` with `code` answering a request of raw type `request_type` and
@@ -288,6 +321,7 @@ pub fn encode_ack(ack: &NotificationAck, out: &mut [u8]) -> Result<usize, Encode
     })
 }
 
+#[inline]
 fn check_version(version: u16, message_type: MessageType) -> Result<(), EncodeError> {
     if is_supported_version(version) {
         Ok(())
@@ -299,6 +333,7 @@ fn check_version(version: u16, message_type: MessageType) -> Result<(), EncodeEr
     }
 }
 
+#[inline]
 fn check_ping(ping: &Ping<'_>, message_type: MessageType) -> Result<(), EncodeError> {
     if ping.data.len() <= MAX_PING_DATA {
         Ok(())
@@ -312,6 +347,7 @@ fn check_ping(ping: &Ping<'_>, message_type: MessageType) -> Result<(), EncodeEr
 
 /// A header for a message of `length` bytes; `length` is at most `MAX_MESSAGE_LEN` once the
 /// checks above passed, so the conversion cannot saturate for a message that gets written.
+#[inline]
 fn header(version: u16, message_type: MessageType, length: usize, transaction_id: u64) -> Header {
     Header {
         version,
@@ -322,6 +358,7 @@ fn header(version: u16, message_type: MessageType, length: usize, transaction_id
 }
 
 /// Checks `out` holds the whole message, then writes the header and the body.
+#[inline]
 fn write(
     header: Header,
     out: &mut [u8],
@@ -332,19 +369,23 @@ fn write(
         needed,
         available: out.len(),
     };
-    let Some(message) = out.get_mut(..needed) else {
+    let Some((head, rest)) = out
+        .get_mut(..needed)
+        .and_then(|message| message.split_first_chunk_mut::<HEADER_LEN>())
+    else {
         return Err(too_small);
     };
-    let mut writer = Writer::new(message);
-    header.write(&mut writer);
+    *head = header.to_bytes();
+    let mut writer = Writer::new(rest);
     body(&mut writer);
     match writer.finish() {
-        Some(written) if written == needed => Ok(written),
-        // Only reachable if a length helper disagreed with its writer.
+        // Only a length helper disagreeing with its writer makes the body not fill the rest.
+        Some(written) if written == needed.wrapping_sub(HEADER_LEN) => Ok(needed),
         _ => Err(too_small),
     }
 }
 
+#[inline]
 fn write_ping(writer: &mut Writer<'_>, ping: &Ping<'_>) {
     writer.u64(ping.nonce);
     writer.bytes(ping.data);

@@ -9,8 +9,6 @@
 //! | 4 | 4 | `length` (whole message, header included) |
 //! | 8 | 8 | `transaction_id` |
 
-use super::wire::{Reader, Writer};
-
 /// Size of the header in bytes.
 pub const HEADER_LEN: usize = 16;
 /// Offset of the header's `version` field.
@@ -41,6 +39,7 @@ pub const PING_FIXED_LEN: usize = 8;
 pub const MAX_MESSAGE_LEN: usize = HEADER_LEN + PING_FIXED_LEN + MAX_PING_DATA;
 
 /// Whether `version` lies in the host's supported range.
+#[inline]
 #[must_use]
 pub const fn is_supported_version(version: u16) -> bool {
     version >= MIN_SUPPORTED_VERSION && version <= MAX_SUPPORTED_VERSION
@@ -98,6 +97,7 @@ pub enum Direction {
 
 impl MessageType {
     /// The message type with this wire value, if any.
+    #[inline]
     #[must_use]
     pub const fn from_u16(value: u16) -> Option<Self> {
         Some(match value {
@@ -119,12 +119,14 @@ impl MessageType {
     }
 
     /// The wire value.
+    #[inline]
     #[must_use]
     pub const fn to_u16(self) -> u16 {
         self as u16
     }
 
     /// Which way this message travels.
+    #[inline]
     #[must_use]
     pub const fn direction(self) -> Direction {
         match self {
@@ -163,22 +165,51 @@ impl Header {
     /// Reads the header from the start of `bytes`, or `None` if fewer than [`HEADER_LEN`]
     /// bytes are present. No field is validated.
     #[must_use]
+    #[inline]
     pub fn read(bytes: &[u8]) -> Option<Self> {
-        let mut reader = Reader::new(bytes, 0);
-        Some(Self {
-            version: reader.u16()?,
-            message_type: reader.u16()?,
-            length: reader.u32()?,
-            transaction_id: reader.u64()?,
-        })
+        let (header, _) = bytes.split_first_chunk::<HEADER_LEN>()?;
+        Some(Self::from_bytes(header))
     }
 
-    /// Writes the header's 16 bytes.
-    pub(crate) fn write(&self, writer: &mut Writer<'_>) {
-        writer.u16(self.version);
-        writer.u16(self.message_type);
-        writer.u32(self.length);
-        writer.u64(self.transaction_id);
+    /// Decodes the header's 16 bytes (one bounds check for the whole header, in the caller).
+    #[inline]
+    const fn from_bytes(bytes: &[u8; HEADER_LEN]) -> Self {
+        let [
+            v0,
+            v1,
+            t0,
+            t1,
+            l0,
+            l1,
+            l2,
+            l3,
+            i0,
+            i1,
+            i2,
+            i3,
+            i4,
+            i5,
+            i6,
+            i7,
+        ] = *bytes;
+        Self {
+            version: u16::from_le_bytes([v0, v1]),
+            message_type: u16::from_le_bytes([t0, t1]),
+            length: u32::from_le_bytes([l0, l1, l2, l3]),
+            transaction_id: u64::from_le_bytes([i0, i1, i2, i3, i4, i5, i6, i7]),
+        }
+    }
+
+    /// The header's 16 bytes.
+    #[inline]
+    pub(crate) const fn to_bytes(self) -> [u8; HEADER_LEN] {
+        let [v0, v1] = self.version.to_le_bytes();
+        let [t0, t1] = self.message_type.to_le_bytes();
+        let [l0, l1, l2, l3] = self.length.to_le_bytes();
+        let [i0, i1, i2, i3, i4, i5, i6, i7] = self.transaction_id.to_le_bytes();
+        [
+            v0, v1, t0, t1, l0, l1, l2, l3, i0, i1, i2, i3, i4, i5, i6, i7,
+        ]
     }
 }
 

@@ -33,8 +33,8 @@ mod wire;
 
 pub use encode::{
     ACK_LEN, ERROR_LEN, ack_len, encode_ack, encode_error, encode_notification,
-    encode_protocol_error, encode_request, encode_response, notification_len, request_len,
-    response_len,
+    encode_ping_response, encode_protocol_error, encode_request, encode_response, notification_len,
+    request_len, response_len,
 };
 pub use error::{EchoedHeader, EncodeError, ErrorCode, ProtocolError};
 pub use header::{

@@ -12,6 +12,7 @@ pub(crate) struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     /// A reader over `bytes` whose first byte sits at absolute offset `offset`.
+    #[inline]
     pub(crate) const fn new(bytes: &'a [u8], offset: usize) -> Self {
         Self {
             rest: bytes,
@@ -20,16 +21,19 @@ impl<'a> Reader<'a> {
     }
 
     /// The absolute offset of the next byte to read.
+    #[inline]
     pub(crate) const fn offset(&self) -> usize {
         self.offset
     }
 
     /// How many bytes are left.
+    #[inline]
     pub(crate) const fn remaining(&self) -> usize {
         self.rest.len()
     }
 
     /// Takes the next `len` bytes, or `None` (leaving the reader unchanged) if fewer are left.
+    #[inline]
     pub(crate) fn take(&mut self, len: usize) -> Option<&'a [u8]> {
         let (head, tail) = self.rest.split_at_checked(len)?;
         self.rest = tail;
@@ -40,6 +44,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Takes everything that is left.
+    #[inline]
     pub(crate) fn take_rest(&mut self) -> &'a [u8] {
         let rest = self.rest;
         self.rest = &[];
@@ -48,22 +53,26 @@ impl<'a> Reader<'a> {
     }
 
     /// Takes exactly `N` bytes as an array.
+    #[inline]
     fn array<const N: usize>(&mut self) -> Option<[u8; N]> {
         let bytes = self.take(N)?;
         bytes.try_into().ok()
     }
 
     /// Reads a little-endian `u16`.
+    #[inline]
     pub(crate) fn u16(&mut self) -> Option<u16> {
         self.array().map(u16::from_le_bytes)
     }
 
     /// Reads a little-endian `u32`.
+    #[inline]
     pub(crate) fn u32(&mut self) -> Option<u32> {
         self.array().map(u32::from_le_bytes)
     }
 
     /// Reads a little-endian `u64`.
+    #[inline]
     pub(crate) fn u64(&mut self) -> Option<u64> {
         self.array().map(u64::from_le_bytes)
     }
@@ -82,6 +91,7 @@ pub(crate) struct Writer<'a> {
 
 impl<'a> Writer<'a> {
     /// A writer at the start of `out`.
+    #[inline]
     pub(crate) const fn new(out: &'a mut [u8]) -> Self {
         Self {
             rest: out,
@@ -90,36 +100,41 @@ impl<'a> Writer<'a> {
         }
     }
 
-    /// Copies `bytes` to the buffer; after one refused write, every later write is refused too.
+    /// Copies `bytes` to the buffer. A refused write also drops what was left of the buffer,
+    /// so every later (non-empty) write is refused too.
+    #[inline]
     pub(crate) fn bytes(&mut self, bytes: &[u8]) {
-        if self.overflowed || bytes.len() > self.rest.len() {
-            self.overflowed = true;
-            return;
-        }
         let rest = core::mem::take(&mut self.rest);
         if let Some((head, tail)) = rest.split_at_mut_checked(bytes.len()) {
             head.copy_from_slice(bytes);
             self.rest = tail;
-            self.written = self.written.saturating_add(bytes.len());
+            // Cannot overflow: the total never exceeds the length of the buffer written.
+            self.written = self.written.wrapping_add(bytes.len());
+        } else {
+            self.overflowed = true;
         }
     }
 
     /// Writes a little-endian `u16`.
+    #[inline]
     pub(crate) fn u16(&mut self, value: u16) {
         self.bytes(&value.to_le_bytes());
     }
 
     /// Writes a little-endian `u32`.
+    #[inline]
     pub(crate) fn u32(&mut self, value: u32) {
         self.bytes(&value.to_le_bytes());
     }
 
     /// Writes a little-endian `u64`.
+    #[inline]
     pub(crate) fn u64(&mut self, value: u64) {
         self.bytes(&value.to_le_bytes());
     }
 
     /// The number of bytes written, or `None` if any write did not fit.
+    #[inline]
     pub(crate) const fn finish(self) -> Option<usize> {
         if self.overflowed {
             None
