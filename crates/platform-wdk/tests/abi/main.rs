@@ -16,7 +16,6 @@
 mod callout;
 mod channel;
 mod control;
-mod fake_engine;
 mod fake_kmcl;
 mod fake_wfp;
 mod kernel;
@@ -32,6 +31,7 @@ use ferry_platform_wdk::host::{FerryHost, WdkPortTable};
 use ferry_platform_wdk::platform::WdkPlatform;
 use ferry_platform_wdk::tables::KmclTable;
 
+use ferry_sim_abi::fake_engine;
 use kernel::TestKernel;
 
 /// The test driver's global state, as `ferry.sys` keeps it in `static`s.

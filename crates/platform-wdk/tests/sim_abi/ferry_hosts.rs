@@ -16,7 +16,9 @@ use std::ffi::c_void;
 use std::sync::OnceLock;
 
 use ferry_core::channel::ChannelStats;
-use ferry_core::port::{PortConfig, PortCounters, PortIdentity, PortTable, SwitchPortId};
+use ferry_core::port::{
+    FrameInfo, PortConfig, PortCounters, PortIdentity, PortTable, SwitchPortId, Verdict,
+};
 use ferry_core::protocol::EventSet;
 use ferry_core::service::ServiceConfig;
 use ferry_core::status::NtStatus;
@@ -37,7 +39,7 @@ use ferry_platform_wdk::tables::KmclTable;
 use crate::kernel::SimKernel;
 use crate::kmcl_callbacks::CCallbacks;
 use crate::kmcl_table;
-use crate::wfp_table::{self, CCallout};
+use crate::wfp_table::{self, CCallout, SwitchSide};
 
 /// Simulated hosts a scenario can use.
 pub const HOSTS: usize = 3;
@@ -62,9 +64,7 @@ pub const INTERFACE_TYPE: GUID = GUID {
 pub enum Ferry<const N: usize> {}
 
 /// What the scenario needs of a host beyond `FerryHost`.
-pub trait SimFerryHost: FerryHost {
-    /// The host's index.
-    const INDEX: usize;
+pub trait SimFerryHost: FerryHost + SwitchSide {
     /// The host's `static` vSwitch state.
     fn vswitch() -> &'static VSwitch<Self::Kernel>;
     /// The simulated KMCL's view of the host's callbacks.
@@ -98,14 +98,23 @@ macro_rules! ferry_on_host {
         }
 
         impl SimFerryHost for Ferry<$n> {
-            const INDEX: usize = $n;
-
             fn vswitch() -> &'static VSwitch<SimKernel<$n>> {
                 $vswitch.get_or_init(|| VSwitch::new(Self::platform(), &$ports))
             }
 
             fn callbacks() -> &'static dyn ServerCallbacks {
                 &CCallbacks::<$n>
+            }
+        }
+
+        impl SwitchSide for Ferry<$n> {
+            const INDEX: usize = $n;
+
+            /// Straight into the port table: these statics register no callouts.
+            fn classify(port: SwitchPortId, frame: &FrameInfo) -> Verdict {
+                $ports
+                    .classify(port, frame, SimKernel::<$n>::now())
+                    .unwrap_or(Verdict::Permit)
             }
         }
     };

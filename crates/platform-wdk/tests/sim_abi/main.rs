@@ -3,10 +3,11 @@
 //! Hyper-V host reached only through C-ABI function tables — a `KMCL_SERVER_INTERFACE_V1` and
 //! the three WFP vSwitch functions — with the same live-migration scenarios as `ferry-sim`.
 //!
-//! **Where the C tables live, and why here.** The C side of the simulated host is this test
-//! target, not a module of platform-mock: it is built on platform-wdk's own `ffi` types (the
-//! `#[repr(C)]` declarations whose sizes and offsets are pinned), and on platform-mock's
-//! public Rust API only ([`Kmcl`](ferry_platform_mock::kmcl::Kmcl) with its
+//! **Where the C tables live, and why there.** The C side of the simulated host is the
+//! test-support crate ferry-sim-abi (`crates/sim-abi`, shared with the driver's tests), not a
+//! module of platform-mock: it is built on platform-wdk's own `ffi` types (the `#[repr(C)]`
+//! declarations whose sizes and offsets are pinned), and on platform-mock's public Rust API
+//! only ([`Kmcl`](ferry_platform_mock::kmcl::Kmcl) with its
 //! [`ServerCallbacks`](ferry_platform_mock::kmcl::ServerCallbacks),
 //! [`VSwitch`](ferry_platform_mock::vswitch::VSwitch) with its
 //! [`VSwitchCallout`](ferry_platform_mock::vswitch::VSwitchCallout), the guest agent).
@@ -15,10 +16,7 @@
 //!
 //! | module | job |
 //! |---|---|
-//! | `sim_host` | the simulated hosts of this thread, handle encoding, the C side's objects and recorded violations |
-//! | `kmcl_table` | KMCL as C functions, in a `KMCL_SERVER_INTERFACE_V1` |
-//! | `kmcl_callbacks` | the callbacks KMCL makes into the driver, through the pointers it registered |
-//! | `wfp_table` | the WFP vSwitch functions and the events delivered through the dispatch table |
+//! | `sim_host`, `kmcl_table`, `kmcl_callbacks`, `wfp_table` | ferry-sim-abi's: the simulated hosts, KMCL as C functions and its callbacks into the driver, the WFP vSwitch functions and events |
 //! | `kernel` | each host's kernel services (its clock, counted allocations, log) |
 //! | `ferry_hosts` | ferry's statics on each host and the driver's wiring (load, offer, save/restore IOCTLs, unload) |
 //! | `world` | scenarios: VMs, guests, traffic, suspend, live migration, unload, invariants |
@@ -37,12 +35,10 @@ mod campaign;
 mod contracts;
 mod ferry_hosts;
 mod kernel;
-mod kmcl_callbacks;
-mod kmcl_table;
 mod scenarios;
-mod sim_host;
-mod wfp_table;
 mod world;
+
+use ferry_sim_abi::{kmcl_callbacks, kmcl_table, sim_host, wfp_table};
 
 use std::sync::{Mutex, MutexGuard};
 

@@ -35,34 +35,52 @@ use ferry_platform_wdk::ffi::nbl::{NET_BUFFER, NET_BUFFER_LIST};
 /// One call ferry made, with what identifies its object.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Call {
+    /// `FwpmEngineOpen0`.
     EngineOpen,
+    /// `FwpmEngineClose0`.
     EngineClose,
+    /// `FwpmTransactionBegin0`.
     TransactionBegin,
+    /// `FwpmTransactionCommit0`.
     TransactionCommit,
+    /// `FwpmTransactionAbort0`.
     TransactionAbort,
+    /// `FwpmProviderAdd0`.
     ProviderAdd,
+    /// `FwpmSubLayerAdd0`.
     SubLayerAdd,
     /// The callout's applicable layer.
     CalloutAdd(GUID),
+    /// `FwpmCalloutDeleteById0` of this id.
     CalloutDelete(u32),
     /// The filter's layer.
     FilterAdd(GUID),
+    /// `FwpmFilterDeleteById0` of this id.
     FilterDelete(u64),
     /// The run-time callout's key.
     CalloutRegister(GUID),
+    /// `FwpsCalloutUnregisterById0` of this id.
     CalloutUnregister(u32),
 }
 
 /// A call into which a failure can be injected.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Op {
+    /// `FwpmEngineOpen0`.
     EngineOpen,
+    /// `FwpsCalloutRegister2`.
     CalloutRegister,
+    /// `FwpmTransactionBegin0`.
     TransactionBegin,
+    /// `FwpmProviderAdd0`.
     ProviderAdd,
+    /// `FwpmSubLayerAdd0`.
     SubLayerAdd,
+    /// `FwpmCalloutAdd0`.
     CalloutAdd,
+    /// `FwpmFilterAdd0`.
     FilterAdd,
+    /// `FwpmTransactionCommit0`.
     TransactionCommit,
 }
 
@@ -229,6 +247,7 @@ pub fn assert_clean() {
     );
 }
 
+/// `FwpmEngineOpen0` (`fwpmk.h`).
 pub unsafe extern "system" fn engine_open(
     server: *const u16,
     authn: u32,
@@ -256,6 +275,7 @@ pub unsafe extern "system" fn engine_open(
     NtStatus::SUCCESS
 }
 
+/// `FwpmEngineClose0`: a dynamic session's objects go with it.
 pub unsafe extern "system" fn engine_close(handle: HANDLE) -> NtStatus {
     let mut e = engine();
     e.calls.push(Call::EngineClose);
@@ -278,6 +298,7 @@ pub unsafe extern "system" fn engine_close(handle: HANDLE) -> NtStatus {
     NtStatus::SUCCESS
 }
 
+/// `FwpmTransactionBegin0`.
 pub unsafe extern "system" fn transaction_begin(handle: HANDLE, flags: u32) -> NtStatus {
     let mut e = engine();
     e.calls.push(Call::TransactionBegin);
@@ -300,6 +321,7 @@ fn rollback(e: &mut Engine) {
     e.filters.retain(|f| f.committed);
 }
 
+/// `FwpmTransactionCommit0`.
 pub unsafe extern "system" fn transaction_commit(handle: HANDLE) -> NtStatus {
     let mut e = engine();
     e.calls.push(Call::TransactionCommit);
@@ -318,6 +340,7 @@ pub unsafe extern "system" fn transaction_commit(handle: HANDLE) -> NtStatus {
     NtStatus::SUCCESS
 }
 
+/// `FwpmTransactionAbort0`.
 pub unsafe extern "system" fn transaction_abort(handle: HANDLE) -> NtStatus {
     let mut e = engine();
     e.calls.push(Call::TransactionAbort);
@@ -330,6 +353,7 @@ pub unsafe extern "system" fn transaction_abort(handle: HANDLE) -> NtStatus {
     NtStatus::SUCCESS
 }
 
+/// `FwpmProviderAdd0`.
 pub unsafe extern "system" fn provider_add(
     handle: HANDLE,
     provider: *const FWPM_PROVIDER0,
@@ -359,6 +383,7 @@ fn provider_known(e: &mut Engine, key: *mut GUID, call: &str) {
     }
 }
 
+/// `FwpmSubLayerAdd0`.
 pub unsafe extern "system" fn sublayer_add(
     handle: HANDLE,
     sublayer: *const FWPM_SUBLAYER0,
@@ -378,6 +403,7 @@ pub unsafe extern "system" fn sublayer_add(
     NtStatus::SUCCESS
 }
 
+/// `FwpmCalloutAdd0`.
 pub unsafe extern "system" fn callout_add(
     handle: HANDLE,
     callout: *const FWPM_CALLOUT0,
@@ -411,6 +437,7 @@ pub unsafe extern "system" fn callout_add(
     NtStatus::SUCCESS
 }
 
+/// `FwpmCalloutDeleteById0`.
 pub unsafe extern "system" fn callout_delete_by_id(handle: HANDLE, id: u32) -> NtStatus {
     let mut e = engine();
     e.calls.push(Call::CalloutDelete(id));
@@ -429,6 +456,7 @@ pub unsafe extern "system" fn callout_delete_by_id(handle: HANDLE, id: u32) -> N
     NtStatus::SUCCESS
 }
 
+/// `FwpmFilterAdd0`.
 pub unsafe extern "system" fn filter_add(
     handle: HANDLE,
     filter: *const FWPM_FILTER0,
@@ -474,6 +502,7 @@ pub unsafe extern "system" fn filter_add(
     NtStatus::SUCCESS
 }
 
+/// `FwpmFilterDeleteById0`.
 pub unsafe extern "system" fn filter_delete_by_id(handle: HANDLE, id: u64) -> NtStatus {
     let mut e = engine();
     e.calls.push(Call::FilterDelete(id));
@@ -487,6 +516,7 @@ pub unsafe extern "system" fn filter_delete_by_id(handle: HANDLE, id: u64) -> Nt
     NtStatus::SUCCESS
 }
 
+/// `FwpsCalloutRegister2` (`fwpsk.h`).
 pub unsafe extern "system" fn callout_register(
     device: *mut c_void,
     callout: *const FWPS_CALLOUT2,
@@ -512,6 +542,7 @@ pub unsafe extern "system" fn callout_register(
     NtStatus::SUCCESS
 }
 
+/// `FwpsCalloutUnregisterById0`: `STATUS_DEVICE_BUSY` while [`busy`] says so.
 pub unsafe extern "system" fn callout_unregister_by_id(id: u32) -> NtStatus {
     let mut e = engine();
     e.calls.push(Call::CalloutUnregister(id));

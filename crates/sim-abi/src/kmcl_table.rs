@@ -43,10 +43,12 @@ const DEFAULT_QUOTA: u32 = 256;
 /// `STATUS_INVALID_HANDLE` (ntstatus.h).
 const STATUS_INVALID_HANDLE: NtStatus = NtStatus(0xC000_0008_u32 as i32);
 
+/// The `VMBCHANNEL` of channel `id` on host `host`.
 pub fn channel_handle(host: usize, id: u64) -> VMBCHANNEL {
     VMBCHANNEL::from_raw(encode(host, Tag::Channel, id))
 }
 
+/// The `VMBPACKET` of packet `id` on host `host`.
 pub fn packet_handle(host: usize, id: u64) -> VMBPACKET {
     VMBPACKET::from_raw(encode(host, Tag::Packet, id))
 }

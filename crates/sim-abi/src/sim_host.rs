@@ -76,22 +76,32 @@ pub enum Phase {
 
 /// One `VMBCHANNEL` and what the driver configured on it.
 pub struct ChannelObject {
+    /// Where the channel is in its life cycle.
     pub phase: Phase,
     /// The simulated KMCL's channel (created at `VmbChannelEnable`, when the VM is known).
     pub mock: Option<ChannelHandle>,
     /// Every KMCL function called on the channel, in order.
     pub calls: Vec<&'static str>,
+    /// The driver's `VmbChannelSetPointer` value.
     pub pointer: *mut c_void,
+    /// `EvtVmbChannelProcessPacket`.
     pub process_packet: PFN_VMB_CHANNEL_PROCESS_PACKET,
+    /// `EvtVmbChannelProcessingComplete` (optional).
     pub processing_complete: PFN_VMB_CHANNEL_PROCESSING_COMPLETE,
     /// The driver's `VMB_CHANNEL_STATE_CHANGE_CALLBACKS`: kept as a pointer and read at every
     /// callback, so the driver must keep it alive (kmcl.md §1.5).
     pub state_callbacks: *const VMB_CHANNEL_STATE_CHANGE_CALLBACKS,
+    /// `EvtVmbChannelSavePacket`.
     pub save_packet: PFN_VMB_CHANNEL_SAVE_PACKET,
+    /// `EvtVmbChannelRestorePacket`.
     pub restore_packet: PFN_VMB_CHANNEL_RESTORE_PACKET,
+    /// `VmbChannelSetTransactionQuota`'s value.
     pub quota: Option<u32>,
+    /// `VmbChannelInitSetMaximumPacketSize`'s value.
     pub maximum_packet_size: Option<u32>,
+    /// `VmbServerChannelInitSetFlags`'s flags.
     pub server_flags: u32,
+    /// `VmbServerChannelInitSetTargetInterfaceId`: (type, instance).
     pub interface: Option<(GUID, GUID)>,
     /// The VM bound by `VmbServerChannelInitSetVmbusHandle`.
     pub vm: Option<u32>,
@@ -140,41 +150,63 @@ pub enum PacketState {
 
 /// One `VMBPACKET`.
 pub struct PacketObject {
+    /// The id of the channel it belongs to.
     pub channel: u64,
+    /// The driver's `VmbPacketSetPointer` value.
     pub pointer: *mut c_void,
+    /// The completion routine the driver set.
     pub routine: PFN_VMB_PACKET_COMPLETION_ROUTINE,
+    /// Who owns it now.
     pub state: PacketState,
 }
 
 /// `FwpsvSwitchEventsSubscribe0`'s arguments.
 pub struct Subscribed {
+    /// The subscription id handed back.
     pub id: u32,
+    /// The `notifyContext` to pass to every event.
     pub context: *mut c_void,
+    /// The driver's dispatch table (copied).
     pub table: FWPS_VSWITCH_EVENT_DISPATCH_TABLE0,
 }
 
 /// A runtime-state save the driver pended: the switch's completion and the two
 /// out-parameters it handed to the callback (heap-pinned, as in WFP's request context).
 pub struct PendedSave {
+    /// The simulated switch's handle of the save.
     pub completion: PortSaveCompletion,
+    /// `(*stateOut, *stateLength)` as the driver writes them.
     pub out: Box<(*mut c_void, usize)>,
 }
 
 /// Counts of what crossed the C boundary.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct AbiCounts {
+    /// ProcessPacket calls.
     pub process_packet: u64,
+    /// `VmbChannelPacketComplete` calls.
     pub packet_complete: u64,
+    /// `VmbChannelPacketFail` calls.
     pub packet_fail: u64,
+    /// Packet completion routines run.
     pub completion_routine: u64,
+    /// SavePacket size calls (NULL buffer).
     pub save_packet_size_calls: u64,
+    /// SavePacket fill calls.
     pub save_packet_fill_calls: u64,
+    /// RestorePacket calls.
     pub restore_packet: u64,
+    /// `VmbPacketRestore` calls.
     pub packet_restore: u64,
+    /// Port create/delete events delivered.
     pub port_events: u64,
+    /// Runtime-state saves answered at once.
     pub saves_returned: u64,
+    /// Runtime-state saves answered `STATUS_PENDING`.
     pub saves_pended: u64,
+    /// `FwpsvSwitchNotifyComplete0` calls.
     pub notify_complete: u64,
+    /// Runtime-state restores delivered.
     pub restores: u64,
 }
 
@@ -182,19 +214,27 @@ pub struct AbiCounts {
 #[derive(Default)]
 pub struct AbiState {
     next_id: Cell<u64>,
+    /// Every `VMBCHANNEL` by id (cleaned-up ones stay, in phase `CleanedUp`).
     pub channels: RefCell<BTreeMap<u64, ChannelObject>>,
+    /// The simulated KMCL's channel -> the C side's id.
     pub by_mock: RefCell<BTreeMap<ChannelHandle, u64>>,
+    /// Every `VMBPACKET` by id, until freed.
     pub packets: RefCell<BTreeMap<u64, PacketObject>>,
     /// Delivered incoming packets not completed: id -> (channel, the simulated KMCL's handle).
     pub incoming: RefCell<BTreeMap<u64, (u64, IncomingPacketHandle)>>,
     /// SavePacket size answers awaiting their fill call: packet -> bytes asked for.
     pub save_sizes: RefCell<BTreeMap<u64, u32>>,
+    /// The live subscription, if any.
     pub subscription: RefCell<Option<Subscribed>>,
+    /// Pended runtime-state saves by the switch's save id.
     pub saves: RefCell<BTreeMap<u64, PendedSave>>,
     /// Kernel VMBus handles of the VMs on this host: handle id -> VM.
     pub vms: RefCell<BTreeMap<u64, u32>>,
+    /// Contract violations noticed at the C boundary.
     pub violations: RefCell<Vec<String>>,
+    /// What the driver logged on this host.
     pub log: RefCell<Vec<String>>,
+    /// Counts of what crossed the boundary.
     pub counts: Cell<AbiCounts>,
     /// The most recent `VMBPACKETCOMPLETION` handed to ProcessPacket (for contract tests).
     pub last_incoming: Cell<usize>,
@@ -235,8 +275,11 @@ impl AbiState {
 
 /// One simulated Hyper-V host: platform-mock's KMCL, switch and clock, and the C side.
 pub struct SimHost {
+    /// The host's index (its handles carry it).
     pub index: usize,
+    /// platform-mock's KMCL, switch and clock.
     pub services: HostServices,
+    /// The C side's state.
     pub abi: AbiState,
 }
 

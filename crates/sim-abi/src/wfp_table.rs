@@ -12,8 +12,8 @@
 //! successful save returns a non-NULL blob; unsubscribe only of a live subscription.
 //!
 //! Classify is not a C path here (the simulated host has no filter engine; the callouts'
-//! C path is tested against `tests/abi/fake_engine.rs`): [`CCallout::classify`] calls the
-//! driver's port table directly and says so.
+//! C path is tested against [`crate::fake_engine`]): [`CCallout::classify`] hands the frame
+//! to [`SwitchSide::classify`], which each user of this crate supplies.
 
 use std::ffi::c_void;
 
@@ -23,10 +23,8 @@ use ferry_platform_mock::vswitch::{PortSaveCompletion, SaveReturn, VSwitchCallou
 use ferry_platform_wdk::ffi::base::GUID;
 use ferry_platform_wdk::ffi::ndis::{NDIS_SWITCH_PARAMETERS, NDIS_SWITCH_PORT_PARAMETERS};
 use ferry_platform_wdk::ffi::wfp::{FWPS_VSWITCH_EVENT_DISPATCH_TABLE0, FWPS_VSWITCH_EVENT_TYPE};
-use ferry_platform_wdk::kernel::services::KernelServices;
 use ferry_platform_wdk::tables::WfpTable;
 
-use crate::ferry_hosts::SimFerryHost;
 use crate::sim_host::{PendedSave, SimHost, Subscribed, Tag, decode, encode, host_of};
 
 fn check_flags(host: &SimHost, name: &str, flags: u32, reserved: *mut c_void) {
@@ -145,6 +143,15 @@ pub fn table<const N: usize>() -> WfpTable {
     WfpTable::events_only(subscribe::<N>, unsubscribe::<N>, notify_complete::<N>)
 }
 
+/// The driver on one simulated host, as the simulated switch's [`CCallout`] needs it.
+pub trait SwitchSide {
+    /// The host's index (which installed [`SimHost`] the switch belongs to).
+    const INDEX: usize;
+    /// Classifies one frame the switch carries on `port` (not through C: see the module
+    /// page); `Verdict::Permit` when the driver has no opinion.
+    fn classify(port: SwitchPortId, frame: &FrameInfo) -> Verdict;
+}
+
 /// The simulated switch's events on host `H`, delivered through the subscribed dispatch table.
 pub struct CCallout<H>(std::marker::PhantomData<H>);
 
@@ -161,7 +168,7 @@ fn switch_parameters() -> Box<NDIS_SWITCH_PARAMETERS> {
     Box::new(unsafe { std::mem::zeroed() })
 }
 
-impl<H: SimFerryHost> CCallout<H> {
+impl<H: SwitchSide> CCallout<H> {
     fn subscribed(host: &SimHost) -> Option<(*mut c_void, FWPS_VSWITCH_EVENT_DISPATCH_TABLE0)> {
         host.abi
             .subscription
@@ -198,14 +205,15 @@ impl<H: SimFerryHost> CCallout<H> {
     }
 }
 
-fn host_of_index(index: usize) -> std::rc::Rc<SimHost> {
+/// Host `index` of this thread; a missing host is a harness bug (the process aborts).
+pub fn host_of_index(index: usize) -> std::rc::Rc<SimHost> {
     crate::sim_host::host(index).unwrap_or_else(|| {
         eprintln!("simulated host {index} is not installed on this thread");
         std::process::abort()
     })
 }
 
-impl<H: SimFerryHost> VSwitchCallout for CCallout<H> {
+impl<H: SwitchSide> VSwitchCallout for CCallout<H> {
     fn port_create(&self, port: SwitchPortId, _identity: PortIdentity) -> NtStatus {
         Self::port_event(port, FWPS_VSWITCH_EVENT_TYPE::PORT_CREATE)
     }
@@ -220,10 +228,7 @@ impl<H: SimFerryHost> VSwitchCallout for CCallout<H> {
     }
 
     fn classify(&self, port: SwitchPortId, frame: &FrameInfo) -> Verdict {
-        // Not through C: platform-wdk registers no classify callout yet.
-        H::ports()
-            .classify(port, frame, <H::Kernel as KernelServices>::now())
-            .unwrap_or(Verdict::Permit)
+        H::classify(port, frame)
     }
 
     fn runtime_state_save(&self, port: SwitchPortId, completion: PortSaveCompletion) -> SaveReturn {
