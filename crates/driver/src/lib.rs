@@ -37,13 +37,10 @@
     )
 )]
 
-#[cfg(target_os = "windows")]
 mod device;
-#[cfg(target_os = "windows")]
 pub mod entry;
 #[cfg(all(target_os = "windows", feature = "kernel-image"))]
 mod image;
-#[cfg(target_os = "windows")]
 pub mod wiring;
 
 #[cfg(test)]

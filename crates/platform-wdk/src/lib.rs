@@ -23,8 +23,9 @@
 //!
 //! The crate is `no_std` and compiles on the Linux host as well as on
 //! `x86_64-pc-windows-msvc`: the layout pins are checked at compile time on both, and the unit
-//! tests run on the host. Kernel imports are declared with `raw-dylib` on Windows only; host
-//! code must never call them (see [`kernel`]).
+//! tests run on the host. Kernel imports are declared with `raw-dylib` on Windows only; on the
+//! host they are plain undefined symbols, which only a test binary that defines them may reach
+//! (ferry-driver's tests, through ferry-sim-abi's `nt` module; see [`kernel`]).
 //!
 //! Feature `wdk-sys` (off by default; Windows with the WDK only, never built here): links
 //! `wdk-sys` and compares the crate's declarations of the kernel types with `wdk-sys`'s at

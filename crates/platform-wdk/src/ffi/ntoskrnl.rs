@@ -137,11 +137,40 @@ pub const SHARED_INTERRUPT_TIME: usize = KI_USER_SHARED_DATA + 0x8;
 ///
 /// Kernel mode on x64 Windows only: the address is mapped there and nowhere else (user mode
 /// sees `KUSER_SHARED_DATA` at `0x7FFE0000`; Linux does not map it at all).
+#[cfg(target_os = "windows")]
 #[must_use]
 pub unsafe fn KeQueryInterruptTime() -> u64 {
     // SAFETY: the caller runs in kernel mode on x64, where `SHARED_INTERRUPT_TIME` is a mapped,
     // 8-byte-aligned, always-readable u64 (wdm.h); volatile because the kernel updates it.
     unsafe { core::ptr::read_volatile(SHARED_INTERRUPT_TIME as *const u64) }
+}
+
+/// `KeQueryInterruptTime` on targets other than Windows: **the one place where platform-wdk's
+/// code differs between the kernel image and the Linux host.** The read of `KUSER_SHARED_DATA`
+/// above would fault on Linux, so here the same value comes from the export that returns it,
+/// `KeQueryInterruptTimePrecise` (`wdm.h`, Windows 8.1+; its optional out-parameter is the
+/// performance counter, not wanted). A Linux test binary that runs the driver defines the
+/// symbol (ferry-sim-abi's `nt` module: the simulated host's clock); any other binary that
+/// reached this would fail to link. The Windows image is unaffected: it never compiles this.
+///
+/// # Safety
+///
+/// Only in a binary that defines `KeQueryInterruptTimePrecise` with that C signature.
+#[cfg(not(target_os = "windows"))]
+#[must_use]
+pub unsafe fn KeQueryInterruptTime() -> u64 {
+    // SAFETY: a plain call of the stand-in export (the caller's contract); NULL is allowed for
+    // the optional out-parameter.
+    unsafe { host_substitute::KeQueryInterruptTimePrecise(core::ptr::null_mut()) }
+}
+
+/// The export that stands in for the `KUSER_SHARED_DATA` read on targets other than Windows.
+#[cfg(not(target_os = "windows"))]
+pub mod host_substitute {
+    unsafe extern "system" {
+        /// `KeQueryInterruptTimePrecise` (`wdm.h`): interrupt time, 100 ns units since boot.
+        pub fn KeQueryInterruptTimePrecise(QpcTimeStamp: *mut u64) -> u64;
+    }
 }
 
 /// Imports from `ntoskrnl.exe`. The `link` attribute applies only to Windows targets: on the

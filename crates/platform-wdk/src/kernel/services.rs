@@ -2,7 +2,7 @@
 //! lock, the clock and non-paged pool — behind one trait, so that host tests can run the whole
 //! platform (trampolines included) on Linux with a substitute.
 //!
-//! In `ferry.sys` the implementation is [`NtKernel`] (Windows targets): `KSPIN_LOCK`,
+//! In `ferry.sys` the implementation is [`NtKernel`]: `KSPIN_LOCK`,
 //! `KeQueryInterruptTime`, `ExAllocatePool2(POOL_FLAG_NON_PAGED, .., 'Fery')`. Host tests supply
 //! their own (a spin lock, a counter clock, the process allocator with leak accounting).
 
@@ -47,13 +47,13 @@ pub trait KernelServices: 'static {
     }
 }
 
-/// The real kernel (Windows targets): executive spin lock, interrupt time, tagged non-paged
-/// pool ([`crate::kernel::pool::FERRY_POOL_TAG`]).
-#[cfg(target_os = "windows")]
+/// The real kernel: executive spin lock, interrupt time, tagged non-paged pool
+/// ([`crate::kernel::pool::FERRY_POOL_TAG`]), all through `ntoskrnl.exe` imports. Compiled on
+/// every target; on the Linux host only a test binary that defines the imports (ferry-sim-abi's
+/// `nt` module) may use it.
 #[derive(Debug)]
 pub enum NtKernel {}
 
-#[cfg(target_os = "windows")]
 impl KernelServices for NtKernel {
     type Lock = crate::kernel::spin_lock::KernelSpinLock;
 

@@ -37,7 +37,7 @@ impl fmt::Display for MissingKmclFunction {
 ///
 /// One code path for every host: the platform calls KMCL only through this table.
 ///
-/// * In `ferry.sys`: `KmclTable::from_imports` (Windows targets) fills it from the direct imports of
+/// * In `ferry.sys`: [`KmclTable::from_imports`] fills it from the direct imports of
 ///   `vmbkmclr.sys`; [`KmclTable::from_server_interface`] fills it from a
 ///   `KMCL_SERVER_INTERFACE_V1` returned by `IRP_MN_QUERY_INTERFACE` (not usable yet: the
 ///   interface GUID is UNCONFIRMED, see [`crate::ffi::kmcl`]).
@@ -209,11 +209,12 @@ impl KmclTable {
         })
     }
 
-    /// The table over the direct imports from `vmbkmclr.sys` (Windows targets only).
+    /// The table over the direct imports from `vmbkmclr.sys`.
     ///
     /// Using it makes `vmbkmclr.sys` a load-time dependency of the image: the driver then
-    /// loads only on a Hyper-V host (root partition), which is where ferry belongs.
-    #[cfg(target_os = "windows")]
+    /// loads only on a Hyper-V host (root partition), which is where ferry belongs. On other
+    /// targets the imports are plain undefined symbols: only a test binary that defines them
+    /// (ferry-sim-abi's `nt` module, for the driver's tests) may use this table.
     #[must_use]
     pub const fn from_imports() -> Self {
         use crate::ffi::kmcl::imports as k;

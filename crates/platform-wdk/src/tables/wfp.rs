@@ -19,7 +19,7 @@ use crate::ffi::wfp::{
 ///
 /// WFP has no interface table, so there is no C struct to fill this from:
 ///
-/// * In `ferry.sys`: `WfpTable::from_imports` (Windows targets).
+/// * In `ferry.sys`: [`WfpTable::from_imports`].
 /// * In host tests (`tests/abi/`): a fake host defines `extern "system"` functions with
 ///   exactly these signatures and the test builds the table with a struct literal.
 #[derive(Clone, Copy, Debug)]
@@ -92,9 +92,9 @@ impl WfpTable {
         }
     }
 
-    /// The table over the direct imports from `fwpkclnt.sys` and `ndis.sys` (Windows targets
-    /// only).
-    #[cfg(target_os = "windows")]
+    /// The table over the direct imports from `fwpkclnt.sys` and `ndis.sys`. On other targets
+    /// the imports are plain undefined symbols: only a test binary that defines them
+    /// (ferry-sim-abi's `nt` module, for the driver's tests) may use this table.
     #[must_use]
     pub const fn from_imports() -> Self {
         use crate::ffi::fwpm::imports as m;
