@@ -248,6 +248,11 @@ pub fn assert_clean() {
 }
 
 /// `FwpmEngineOpen0` (`fwpmk.h`).
+///
+/// # Safety
+///
+/// As the real function's C contract: every pointer readable (or writable, for
+/// out-parameters) as the WFP headers say.
 pub unsafe extern "system" fn engine_open(
     server: *const u16,
     authn: u32,
@@ -276,6 +281,11 @@ pub unsafe extern "system" fn engine_open(
 }
 
 /// `FwpmEngineClose0`: a dynamic session's objects go with it.
+///
+/// # Safety
+///
+/// As the real function's C contract: every pointer readable (or writable, for
+/// out-parameters) as the WFP headers say.
 pub unsafe extern "system" fn engine_close(handle: HANDLE) -> NtStatus {
     let mut e = engine();
     e.calls.push(Call::EngineClose);
@@ -299,6 +309,11 @@ pub unsafe extern "system" fn engine_close(handle: HANDLE) -> NtStatus {
 }
 
 /// `FwpmTransactionBegin0`.
+///
+/// # Safety
+///
+/// As the real function's C contract: every pointer readable (or writable, for
+/// out-parameters) as the WFP headers say.
 pub unsafe extern "system" fn transaction_begin(handle: HANDLE, flags: u32) -> NtStatus {
     let mut e = engine();
     e.calls.push(Call::TransactionBegin);
@@ -322,6 +337,11 @@ fn rollback(e: &mut Engine) {
 }
 
 /// `FwpmTransactionCommit0`.
+///
+/// # Safety
+///
+/// As the real function's C contract: every pointer readable (or writable, for
+/// out-parameters) as the WFP headers say.
 pub unsafe extern "system" fn transaction_commit(handle: HANDLE) -> NtStatus {
     let mut e = engine();
     e.calls.push(Call::TransactionCommit);
@@ -341,6 +361,11 @@ pub unsafe extern "system" fn transaction_commit(handle: HANDLE) -> NtStatus {
 }
 
 /// `FwpmTransactionAbort0`.
+///
+/// # Safety
+///
+/// As the real function's C contract: every pointer readable (or writable, for
+/// out-parameters) as the WFP headers say.
 pub unsafe extern "system" fn transaction_abort(handle: HANDLE) -> NtStatus {
     let mut e = engine();
     e.calls.push(Call::TransactionAbort);
@@ -354,6 +379,11 @@ pub unsafe extern "system" fn transaction_abort(handle: HANDLE) -> NtStatus {
 }
 
 /// `FwpmProviderAdd0`.
+///
+/// # Safety
+///
+/// As the real function's C contract: every pointer readable (or writable, for
+/// out-parameters) as the WFP headers say.
 pub unsafe extern "system" fn provider_add(
     handle: HANDLE,
     provider: *const FWPM_PROVIDER0,
@@ -384,6 +414,11 @@ fn provider_known(e: &mut Engine, key: *mut GUID, call: &str) {
 }
 
 /// `FwpmSubLayerAdd0`.
+///
+/// # Safety
+///
+/// As the real function's C contract: every pointer readable (or writable, for
+/// out-parameters) as the WFP headers say.
 pub unsafe extern "system" fn sublayer_add(
     handle: HANDLE,
     sublayer: *const FWPM_SUBLAYER0,
@@ -404,6 +439,11 @@ pub unsafe extern "system" fn sublayer_add(
 }
 
 /// `FwpmCalloutAdd0`.
+///
+/// # Safety
+///
+/// As the real function's C contract: every pointer readable (or writable, for
+/// out-parameters) as the WFP headers say.
 pub unsafe extern "system" fn callout_add(
     handle: HANDLE,
     callout: *const FWPM_CALLOUT0,
@@ -438,6 +478,11 @@ pub unsafe extern "system" fn callout_add(
 }
 
 /// `FwpmCalloutDeleteById0`.
+///
+/// # Safety
+///
+/// As the real function's C contract: every pointer readable (or writable, for
+/// out-parameters) as the WFP headers say.
 pub unsafe extern "system" fn callout_delete_by_id(handle: HANDLE, id: u32) -> NtStatus {
     let mut e = engine();
     e.calls.push(Call::CalloutDelete(id));
@@ -457,6 +502,11 @@ pub unsafe extern "system" fn callout_delete_by_id(handle: HANDLE, id: u32) -> N
 }
 
 /// `FwpmFilterAdd0`.
+///
+/// # Safety
+///
+/// As the real function's C contract: every pointer readable (or writable, for
+/// out-parameters) as the WFP headers say.
 pub unsafe extern "system" fn filter_add(
     handle: HANDLE,
     filter: *const FWPM_FILTER0,
@@ -503,6 +553,11 @@ pub unsafe extern "system" fn filter_add(
 }
 
 /// `FwpmFilterDeleteById0`.
+///
+/// # Safety
+///
+/// As the real function's C contract: every pointer readable (or writable, for
+/// out-parameters) as the WFP headers say.
 pub unsafe extern "system" fn filter_delete_by_id(handle: HANDLE, id: u64) -> NtStatus {
     let mut e = engine();
     e.calls.push(Call::FilterDelete(id));
@@ -517,6 +572,11 @@ pub unsafe extern "system" fn filter_delete_by_id(handle: HANDLE, id: u64) -> Nt
 }
 
 /// `FwpsCalloutRegister2` (`fwpsk.h`).
+///
+/// # Safety
+///
+/// As the real function's C contract: every pointer readable (or writable, for
+/// out-parameters) as the WFP headers say.
 pub unsafe extern "system" fn callout_register(
     device: *mut c_void,
     callout: *const FWPS_CALLOUT2,
@@ -543,6 +603,11 @@ pub unsafe extern "system" fn callout_register(
 }
 
 /// `FwpsCalloutUnregisterById0`: `STATUS_DEVICE_BUSY` while [`busy`] says so.
+///
+/// # Safety
+///
+/// As the real function's C contract: every pointer readable (or writable, for
+/// out-parameters) as the WFP headers say.
 pub unsafe extern "system" fn callout_unregister_by_id(id: u32) -> NtStatus {
     let mut e = engine();
     e.calls.push(Call::CalloutUnregister(id));
@@ -573,6 +638,11 @@ struct FakeNetBuffer {
 
 /// `NdisGetDataBuffer`: frames of even length are "contiguous" (a pointer into them), odd
 /// ones are copied into `Storage`, as NDIS does for data spread over several MDLs.
+///
+/// # Safety
+///
+/// As the real function's C contract: every pointer readable (or writable, for
+/// out-parameters) as the WFP headers say.
 pub unsafe extern "system" fn get_data_buffer(
     buffer: *mut NET_BUFFER,
     needed: u32,

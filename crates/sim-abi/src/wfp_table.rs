@@ -162,6 +162,12 @@ impl<H> CCallout<H> {
     }
 }
 
+impl<H> Default for CCallout<H> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// A switch in its initial state: never read by ferry (`wfp-vswitch.md` §4).
 fn switch_parameters() -> Box<NDIS_SWITCH_PARAMETERS> {
     // SAFETY: integers and arrays of integers: all-zero is valid.

@@ -27,6 +27,8 @@ use ferry_platform_wdk::host::FerryHost;
 use ferry_platform_wdk::host::channel::ChannelContext;
 use proptest::prelude::*;
 
+use ferry_sim_abi::ioctl;
+
 use crate::channel::request;
 use crate::fake_kmcl::{self, StateEvent, record};
 use crate::kernel::TestKernel;
@@ -68,22 +70,19 @@ fn call(owner: Owner, code: u32, input: &[u8], output_len: usize) -> (Completion
 }
 
 fn offer_input(flags: u32, handle: u64) -> Vec<u8> {
-    let mut bytes = Vec::new();
-    bytes.extend_from_slice(&IOCTL_VERSION.to_le_bytes());
-    bytes.extend_from_slice(&flags.to_le_bytes());
-    bytes.extend_from_slice(&handle.to_le_bytes());
-    bytes.extend_from_slice(&[0x11; 16]);
-    bytes.extend_from_slice(&[0x22; 16]);
-    bytes.extend_from_slice(&NIC);
-    bytes.extend_from_slice(&4096u32.to_le_bytes());
-    bytes.extend_from_slice(&0u32.to_le_bytes());
-    bytes
+    ioctl::Offer {
+        flags,
+        vmbus_handle: handle,
+        interface_type: [0x11; 16],
+        interface_instance: [0x22; 16],
+        nic: NIC,
+        maximum_packet_size: 4096,
+    }
+    .encode()
 }
 
 fn channel_input(id: ChannelId) -> Vec<u8> {
-    let mut bytes = IOCTL_VERSION.to_le_bytes().to_vec();
-    bytes.extend_from_slice(&id.0.to_le_bytes());
-    bytes
+    ioctl::channel(id.0)
 }
 
 /// Offers through the IOCTL; returns the id and the fake's channel.
@@ -410,9 +409,7 @@ fn port_statistics_are_read_by_nic_identity() {
         length: 1500,
     };
     TestHost::ports().classify(port, &frame, Ticks(1)).unwrap();
-    let mut input = IOCTL_VERSION.to_le_bytes().to_vec();
-    input.extend_from_slice(&0u32.to_le_bytes());
-    input.extend_from_slice(&NIC);
+    let mut input = ioctl::port_stats(NIC);
     let (completion, output) = call(WORKER, IOCTL_FERRY_READ_PORT_STATS, &input, 128);
     assert_eq!(completion, Completion::success(PORT_STATS_OUTPUT_LEN));
     assert_eq!(output[4..8], 77u32.to_le_bytes());
@@ -479,12 +476,7 @@ fn save_all(id: ChannelId, chunk: usize) -> Vec<(SaveHeader, Vec<u8>)> {
 }
 
 fn restore_input(id: ChannelId, flags: u32, session_len: u32, data: &[u8]) -> Vec<u8> {
-    let mut bytes = IOCTL_VERSION.to_le_bytes().to_vec();
-    bytes.extend_from_slice(&id.0.to_le_bytes());
-    bytes.extend_from_slice(&flags.to_le_bytes());
-    bytes.extend_from_slice(&session_len.to_le_bytes());
-    bytes.extend_from_slice(data);
-    bytes
+    ioctl::restore(id.0, flags, session_len, data)
 }
 
 fn restore(id: ChannelId, header: &SaveHeader, data: &[u8]) -> NtStatus {
