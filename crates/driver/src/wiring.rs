@@ -58,6 +58,14 @@ impl FerryHost for Driver {
     }
 }
 
+/// The driver's vSwitch state, for inspection (pending saves, published blobs) and for the host
+/// ABI tests, which also turn on pended saves with it: the driver itself never does (see
+/// `ferry_platform_wdk::host::vswitch`).
+#[must_use]
+pub fn vswitch() -> &'static VSwitch<NtKernel> {
+    &VSWITCH
+}
+
 /// Subscribes to the vSwitch events (DriverEntry, PASSIVE_LEVEL).
 ///
 /// # Errors

@@ -672,6 +672,20 @@ pub unsafe extern "system" fn get_data_buffer(
     storage
 }
 
+/// An Ethernet + IPv4 + UDP frame of `len` bytes (at least 42): the bytes a classify sees.
+#[must_use]
+pub fn udp_frame(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16, len: usize) -> Vec<u8> {
+    let mut frame = vec![0u8; len];
+    frame[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
+    frame[14] = 0x45;
+    frame[23] = 17;
+    frame[26..30].copy_from_slice(&src);
+    frame[30..34].copy_from_slice(&dst);
+    frame[34..36].copy_from_slice(&sport.to_be_bytes());
+    frame[36..38].copy_from_slice(&dport.to_be_bytes());
+    frame
+}
+
 /// What the switch knows about a frame besides its bytes.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Metadata {

@@ -16,7 +16,7 @@ use ferry_platform_wdk::host::filters::{
     CalloutKeys, Registration, RegistrationError, RegistrationStep, register,
 };
 
-use crate::fake_engine::{self, Call, Metadata, Op};
+use crate::fake_engine::{self, Call, Metadata, Op, udp_frame};
 use crate::kernel::{self, TestKernel};
 use crate::{PORTS, TestHost, fake_wfp, serial};
 
@@ -59,19 +59,6 @@ fn delta(after: ClassifyCounts, before: ClassifyCounts) -> ClassifyCounts {
         no_port: after.no_port - before.no_port,
         drops_not_enforced: after.drops_not_enforced - before.drops_not_enforced,
     }
-}
-
-/// An Ethernet + IPv4 + UDP frame of `len` bytes (at least 42).
-fn udp_frame(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16, len: usize) -> Vec<u8> {
-    let mut frame = vec![0u8; len];
-    frame[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
-    frame[14] = 0x45;
-    frame[23] = 17;
-    frame[26..30].copy_from_slice(&src);
-    frame[30..34].copy_from_slice(&dst);
-    frame[34..36].copy_from_slice(&sport.to_be_bytes());
-    frame[36..38].copy_from_slice(&dport.to_be_bytes());
-    frame
 }
 
 fn ingress(port: u32, ether_type: Option<u16>) -> Metadata {

@@ -571,6 +571,13 @@ impl Handle {
         (cleanup, close)
     }
 
+    /// Frees the file object without sending any IRP: only for a test that unloaded the
+    /// driver with the handle still open (which the real I/O manager never does).
+    pub fn abandon(self) {
+        manager().handles.remove(&self.file);
+        free_object(self.file, FILE_OBJECT_SIZE);
+    }
+
     /// Builds one IRP with one stack location for `major` on this handle, calls the driver's
     /// dispatch routine and checks the completion.
     fn send(
