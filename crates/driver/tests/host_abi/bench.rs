@@ -398,6 +398,25 @@ impl Bench {
     }
 }
 
+impl Drop for Bench {
+    /// A test that failed half-way leaves the driver loaded: unload it (the real unload
+    /// routine) and drop the ports the switches still had, so that the next test starts from
+    /// nothing and fails only for its own reasons.
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        if nt::loaded() {
+            io::unload();
+        }
+        io::abandon_all_handles();
+        for port in 0..1_000 {
+            let _ = Driver::ports().delete_port(SwitchPortId(port));
+        }
+        nt::take_violations();
+    }
+}
+
 /// `IOCTL_FERRY_READ_PORT_STATS` for `nic`: `(status, port id, ingress frames, ingress
 /// bytes, flows created)`.
 pub fn port_stats(

@@ -99,6 +99,12 @@ pub(crate) fn loaded_host() -> usize {
     host
 }
 
+/// Whether the driver is loaded on a host now.
+#[must_use]
+pub fn loaded() -> bool {
+    LOADED_ON.load(Ordering::SeqCst) < MAX_HOSTS
+}
+
 /// One import call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Call {
