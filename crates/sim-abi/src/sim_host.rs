@@ -20,6 +20,7 @@ use std::collections::BTreeMap;
 use std::ffi::c_void;
 use std::rc::Rc;
 
+use ferry_platform_mock::guest::{AckPolicy, GuestAgent};
 use ferry_platform_mock::kmcl::{ChannelHandle, IncomingPacketHandle};
 use ferry_platform_mock::platform::HostServices;
 use ferry_platform_mock::vswitch::PortSaveCompletion;
@@ -308,6 +309,20 @@ impl SimHost {
             .map(|v| format!("host-{}: {v}", self.index))
             .collect()
     }
+}
+
+/// A guest agent for VM `vm` that acknowledges every notification at once (no late or
+/// withheld acks): the scenarios that are about the host side, not the guest's timing.
+#[must_use]
+pub fn prompt_guest(vm: u32) -> GuestAgent {
+    GuestAgent::new(
+        vm,
+        AckPolicy {
+            late_percent: 0,
+            late_ticks: 0,
+            never_percent: 0,
+        },
+    )
 }
 
 thread_local! {

@@ -10,7 +10,7 @@ use ferry_core::status::NtStatus;
 use ferry_driver::entry::DriverEntry;
 use ferry_driver::wiring::{self, CONTROL, Driver};
 use ferry_platform_mock::clock::{HostClock, VirtualTime};
-use ferry_platform_mock::guest::{AckPolicy, GuestAgent};
+use ferry_platform_mock::guest::GuestAgent;
 use ferry_platform_mock::kmcl::{ChannelHandle, Kmcl, ServerCallbacks};
 use ferry_platform_mock::platform::HostServices;
 use ferry_platform_mock::rng::SimRng;
@@ -28,7 +28,7 @@ use ferry_sim_abi::fake_engine::{self, Metadata, udp_frame};
 use ferry_sim_abi::ioctl;
 use ferry_sim_abi::kmcl_callbacks::CCallbacks;
 use ferry_sim_abi::nt::{self, io, kernel};
-use ferry_sim_abi::sim_host::{Phase, SimHost, install};
+use ferry_sim_abi::sim_host::{Phase, SimHost, install, prompt_guest};
 use ferry_sim_abi::wfp_table::{CCallout, SwitchSide};
 
 /// The control device's name.
@@ -282,14 +282,7 @@ impl Bench {
         assert_eq!(reply.information, OFFER_OUTPUT_LEN);
         let channel = u32::from_le_bytes(reply.output.try_into().unwrap());
         let mock = self.latest_mock(host);
-        let mut guest = GuestAgent::new(
-            id,
-            AckPolicy {
-                late_percent: 0,
-                late_ticks: 0,
-                never_percent: 0,
-            },
-        );
+        let mut guest = prompt_guest(id);
         if flags & ferry_platform_wdk::control::request::OFFER_FLAG_START_PAUSED == 0 {
             let status = self.hosts[host]
                 .services
@@ -310,14 +303,7 @@ impl Bench {
 
     /// Offers a loopback channel; returns its id.
     pub fn offer_loopback(&self, handle: &io::Handle) -> Result<u32, NtStatus> {
-        let input = ioctl::Offer {
-            flags: 0,
-            vmbus_handle: 0,
-            interface_type: [0x46; 16],
-            interface_instance: [0x99; 16],
-            nic: [0; 16],
-            maximum_packet_size: 0x1000,
-        };
+        let input = loopback_offer();
         let reply = handle.device_control(
             IOCTL_FERRY_OFFER_LOOPBACK,
             &input.encode(),
@@ -414,6 +400,18 @@ impl Drop for Bench {
             let _ = Driver::ports().delete_port(SwitchPortId(port));
         }
         nt::take_violations();
+    }
+}
+
+/// A valid loopback offer (no VMBus handle, no NIC).
+pub fn loopback_offer() -> ioctl::Offer {
+    ioctl::Offer {
+        flags: 0,
+        vmbus_handle: 0,
+        interface_type: [0x46; 16],
+        interface_instance: [0x99; 16],
+        nic: [0; 16],
+        maximum_packet_size: 0x1000,
     }
 }
 

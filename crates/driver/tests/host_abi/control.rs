@@ -16,7 +16,7 @@ use ferry_sim_abi::ioctl;
 use ferry_sim_abi::nt::io;
 use ferry_sim_abi::sim_host::Phase;
 
-use crate::bench::{Bench, LINK_NAME, nic, port_stats};
+use crate::bench::{Bench, LINK_NAME, loopback_offer, nic, port_stats};
 
 /// The phase of channel number `n` (in creation order) on host 0.
 fn phase(bench: &Bench, n: usize) -> Phase {
@@ -182,12 +182,8 @@ fn port_statistics_count_the_frames_the_ingress_callout_classified() {
 /// A valid request of each kind, for mutating.
 fn valid_inputs() -> Vec<(u32, Vec<u8>)> {
     let offer = ioctl::Offer {
-        flags: 0,
-        vmbus_handle: 0,
-        interface_type: [1; 16],
-        interface_instance: [2; 16],
         nic: [3; 16],
-        maximum_packet_size: 4096,
+        ..loopback_offer()
     };
     vec![
         (IOCTL_FERRY_OFFER_LOOPBACK, offer.encode()),

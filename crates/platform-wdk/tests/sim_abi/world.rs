@@ -18,7 +18,7 @@ use ferry_core::port::{
 };
 use ferry_core::protocol::EventSet;
 use ferry_platform_mock::clock::{HostClock, VirtualTime};
-use ferry_platform_mock::guest::{AckPolicy, GuestAgent};
+use ferry_platform_mock::guest::GuestAgent;
 use ferry_platform_mock::kmcl::{ChannelHandle, Kmcl};
 use ferry_platform_mock::platform::HostServices;
 use ferry_platform_mock::rng::SimRng;
@@ -30,7 +30,7 @@ mod migration;
 
 use crate::ferry_hosts::{DriverOps, HOSTS, drivers};
 use crate::kernel::live_blocks;
-use crate::sim_host::{AbiCounts, SimHost, Tag, decode, install};
+use crate::sim_host::{AbiCounts, SimHost, Tag, decode, install, prompt_guest};
 
 /// What to simulate.
 #[derive(Clone, Debug)]
@@ -282,14 +282,7 @@ impl World {
             ));
             return;
         };
-        let mut guest = GuestAgent::new(
-            id,
-            AckPolicy {
-                late_percent: 0,
-                late_ticks: 0,
-                never_percent: 0,
-            },
-        );
+        let mut guest = prompt_guest(id);
         let status = self.hosts[0]
             .services
             .kmcl
