@@ -1,10 +1,12 @@
-//! `cargo xtask build-sys [--release]`: builds `ferry.sys` on Linux.
+//! `cargo xtask build-sys [--release] [--clippy]`: builds `ferry.sys` on Linux.
 //!
 //! The route is the one verified in `shared/reference/windows-build-on-linux.md`: the rustup
 //! toolchains carry no Windows standard library and no `rust-src`, so the build uses Debian's
 //! `rustc-web`/`cargo-web` with the matching `rust-web-src`, builds `core`/`alloc` for
 //! `x86_64-pc-windows-msvc` with `-Zbuild-std` (allowed by `RUSTC_BOOTSTRAP=1`), and links with
-//! `lld-link-22` as a native driver. Imports need no import library (`raw-dylib`).
+//! `lld-link-22` as a native driver. Imports need no import library (`raw-dylib`). Missing
+//! Debian packages are installed with apt when running as root (a fresh machine); otherwise
+//! the command prints the apt command to run.
 //!
 //! Profiles (root `Cargo.toml`): `sys` (`--release`: `panic = "abort"`, LTO, one codegen
 //! unit) and `sys-dev` (`panic = "abort"`). Cargo's output goes to `target/windows/`; the image
@@ -289,46 +291,120 @@ fn toolchain_command(program: &str) -> Command {
     command
 }
 
-/// Fails with the apt command to run when a Debian package is missing.
+/// Installs the missing Debian packages with apt when running as root (a fresh CI machine or
+/// container), and fails with the apt command to run otherwise or when apt fails.
 fn check_prerequisites(clippy: bool) -> Result<(), String> {
-    let mut missing = missing_files(|path| Path::new(path).exists());
-    if clippy && !Path::new(CLIPPY_DRIVER.0).exists() {
-        missing.push(format!("{} (package {})", CLIPPY_DRIVER.0, CLIPPY_DRIVER.1));
-    }
+    let missing = missing_files(|path| Path::new(path).exists(), clippy);
     if missing.is_empty() {
         return Ok(());
     }
-    Err(format!(
-        "the Debian toolchain is not installed; missing:\n  {}\ninstall it (as root) with:\n  {APT_INSTALL}",
-        missing.join("\n  ")
-    ))
+    let packages = packages_of(&missing);
+    let listed = || {
+        missing
+            .iter()
+            .map(|(path, package)| format!("{path} (package {package})"))
+            .collect::<Vec<_>>()
+            .join("\n  ")
+    };
+    if !running_as_root() {
+        return Err(format!(
+            "the Debian toolchain is not installed; missing:\n  {}\ninstall it (as root) with:\n  {APT_INSTALL}",
+            listed()
+        ));
+    }
+    println!(
+        "build-sys: installing {} with apt-get (Debian's toolchain for the Windows target)",
+        packages.join(" ")
+    );
+    apt_get(&["update", "-qq"])?;
+    let mut install = vec!["install", "-y", "-qq", "--no-install-recommends"];
+    install.extend(packages.iter().map(String::as_str));
+    apt_get(&install)?;
+    let still_missing = missing_files(|path| Path::new(path).exists(), clippy);
+    if still_missing.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "apt-get installed {} but these are still missing: {still_missing:?}",
+            packages.join(" ")
+        ))
+    }
 }
 
-/// The required files that `exists` does not find, each with the package that provides it.
-fn missing_files(exists: impl Fn(&str) -> bool) -> Vec<String> {
+/// Runs `apt-get` non-interactively.
+fn apt_get(args: &[&str]) -> Result<(), String> {
+    let status = Command::new("apt-get")
+        .args(args)
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .status()
+        .map_err(|e| format!("cannot run apt-get: {e}; install by hand with:\n  {APT_INSTALL}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "apt-get {} failed ({status}); install by hand with:\n  {APT_INSTALL}",
+            args.join(" ")
+        ))
+    }
+}
+
+/// Whether this process runs as root (`id -u` prints 0), the only case in which `build-sys`
+/// installs packages itself.
+fn running_as_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|out| out.status.success() && out.stdout.trim_ascii() == b"0")
+}
+
+/// The required files that `exists` does not find, each with the package that provides it
+/// (with `clippy`, also clippy's driver).
+fn missing_files(exists: impl Fn(&str) -> bool, clippy: bool) -> Vec<(&'static str, &'static str)> {
     REQUIRED
         .iter()
         .chain([&(RUST_SRC_LOCK, "rust-web-src")])
+        .chain(clippy.then_some(&CLIPPY_DRIVER))
         .filter(|(path, _)| !exists(path))
-        .map(|(path, package)| format!("{path} (package {package})"))
+        .copied()
         .collect()
+}
+
+/// The packages that provide `missing`, each once, in order.
+fn packages_of(missing: &[(&str, &'static str)]) -> Vec<String> {
+    let mut packages: Vec<String> = Vec::new();
+    for (_, package) in missing {
+        if !packages.iter().any(|known| known == package) {
+            packages.push((*package).to_owned());
+        }
+    }
+    packages
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{APT_INSTALL, missing_files};
+    use super::{APT_INSTALL, missing_files, packages_of};
 
     #[test]
     fn nothing_is_missing_when_every_file_exists() {
-        assert!(missing_files(|_| true).is_empty());
+        assert!(missing_files(|_| true, true).is_empty());
     }
 
     #[test]
     fn each_missing_file_names_its_package_and_the_apt_command_installs_it() {
-        let missing = missing_files(|path| path.ends_with("rustc") || path.ends_with("cargo"));
+        let present = |path: &str| path.ends_with("rustc") || path.ends_with("cargo");
+        let missing = missing_files(present, false);
         assert_eq!(missing.len(), 2, "{missing:?}");
-        assert!(missing[0].contains("lld-link-22 (package lld-22)"));
-        assert!(missing[1].contains("Cargo.lock (package rust-web-src)"));
+        assert_eq!(missing[0], ("/usr/bin/lld-link-22", "lld-22"));
+        assert_eq!(missing[1].1, "rust-web-src");
+        let with_clippy = missing_files(present, true);
+        assert_eq!(with_clippy.len(), 3, "{with_clippy:?}");
+        assert_eq!(with_clippy[2].1, "rust-web-clippy");
+        assert_eq!(
+            packages_of(&with_clippy),
+            ["lld-22", "rust-web-src", "rust-web-clippy"]
+        );
+        // Two files of one package install it once.
+        assert_eq!(packages_of(&[("a", "p"), ("b", "p")]), ["p"]);
         for package in [
             "rustc-web",
             "cargo-web",
