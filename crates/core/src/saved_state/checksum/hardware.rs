@@ -202,21 +202,10 @@ pub(super) const fn x_power(n: usize) -> u32 {
     let mut power: u32 = 0x8000_0000;
     let mut step = 0;
     while step < n {
-        power = times_x(power);
+        power = super::step_one_bit(power);
         step = step.wrapping_add(1);
     }
     power
-}
-
-#[cfg(target_arch = "x86_64")]
-/// Multiplies a reflected polynomial by `x` modulo the CRC polynomial (one zero bit through
-/// the register).
-const fn times_x(value: u32) -> u32 {
-    if value & 1 == 0 {
-        value >> 1
-    } else {
-        (value >> 1) ^ super::POLYNOMIAL_REFLECTED
-    }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -229,7 +218,7 @@ pub(super) fn multiply(a: u32, mut b: u32) -> u32 {
         if a & bit != 0 {
             product ^= b;
         }
-        b = times_x(b);
+        b = super::step_one_bit(b);
         bit >>= 1;
     }
     product

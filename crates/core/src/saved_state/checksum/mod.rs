@@ -43,8 +43,28 @@ pub fn crc32c_pair(first: &[u8], second: &[u8]) -> u32 {
     !hardware::update_pair(INITIAL_REGISTER, first, second)
 }
 
-/// The reflected polynomial, for the compile-time engine of [`register_after`].
+/// The CRC-32C polynomial, bit-reflected.
 const POLYNOMIAL_REFLECTED: u32 = 0x82F6_3B78;
+
+/// One bit through the reflected register: the register times `x` modulo the polynomial. The
+/// definition every table and constant here is computed from.
+const fn step_one_bit(register: u32) -> u32 {
+    if register & 1 == 0 {
+        register >> 1
+    } else {
+        (register >> 1) ^ POLYNOMIAL_REFLECTED
+    }
+}
+
+/// The register after `bits` bits of zeros from `register` (bit by bit; for compile time).
+const fn step_bits(mut register: u32, bits: u32) -> u32 {
+    let mut bit = 0;
+    while bit < bits {
+        register = step_one_bit(register);
+        bit = bit.wrapping_add(1);
+    }
+    register
+}
 
 /// The CRC register (before the final XOR) after `bytes` from the initial value, computed bit by
 /// bit in a `const fn`: for a fixed-layout blob whose first bytes are a constant, the part of its
@@ -54,16 +74,7 @@ pub const fn register_after(bytes: &[u8]) -> u32 {
     let mut register = INITIAL_REGISTER;
     let mut at = 0usize;
     while let Some((&byte, _)) = bytes.split_at(at).1.split_first() {
-        register ^= byte as u32;
-        let mut bit = 0u32;
-        while bit < 8 {
-            register = if register & 1 == 0 {
-                register >> 1
-            } else {
-                (register >> 1) ^ POLYNOMIAL_REFLECTED
-            };
-            bit = bit.wrapping_add(1);
-        }
+        register = step_bits(register ^ byte as u32, 8);
         at = at.wrapping_add(1);
     }
     register

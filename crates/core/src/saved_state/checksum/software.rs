@@ -13,7 +13,7 @@
 //! zero register; CRC is linear over XOR, so the contributions of sixteen input bytes to the
 //! register can be looked up independently and combined with XOR.
 
-use super::POLYNOMIAL_REFLECTED;
+use super::step_bits;
 
 /// The sixteen lookup tables, built at compile time, in groups of four: group `g` holds the
 /// tables for `4g`, `4g + 1`, `4g + 2` and `4g + 3` following zero bytes, the tables one
@@ -39,17 +39,7 @@ const fn table(zero_bytes: u32) -> [u32; 256] {
     let mut byte = 0u32;
     let mut rest: &mut [u32] = &mut table;
     while let [entry, tail @ ..] = rest {
-        let mut register = byte;
-        let mut bit = 0;
-        while bit < bits {
-            register = if register & 1 == 0 {
-                register >> 1
-            } else {
-                (register >> 1) ^ POLYNOMIAL_REFLECTED
-            };
-            bit = bit.wrapping_add(1);
-        }
-        *entry = register;
+        *entry = step_bits(byte, bits);
         byte = byte.wrapping_add(1);
         rest = tail;
     }
