@@ -20,7 +20,7 @@
 //! it in) and moves with it.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
 use ferry_core::status::NtStatus;
 
@@ -224,11 +224,42 @@ struct KChannel {
     quota: u32,
     outstanding: BTreeMap<u64, u64>,
     packets: BTreeMap<u64, OutPacket>,
+    /// The packet object carrying each VMBus transaction id in `packets` (KMCL's lookup of a
+    /// guest completion, and the duplicate check of a restore, without a pass over them all).
+    by_txid: HashMap<u64, u64>,
     next_txid: u64,
     to_guest: Vec<ToGuest>,
     save: Option<(Vec<u8>, usize)>,
     restore: Vec<u8>,
     stats: KmclChannelStats,
+}
+
+impl KChannel {
+    /// Puts packet object `id` in use. `false` (and the packet is kept but not indexed) if
+    /// another packet object already carries its transaction id.
+    fn insert_packet(&mut self, id: u64, packet: OutPacket) -> bool {
+        let unique = match self.by_txid.entry(packet.txid) {
+            std::collections::hash_map::Entry::Occupied(_) => false,
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(id);
+                true
+            }
+        };
+        self.packets.insert(id, packet);
+        unique
+    }
+
+    /// Takes the packet object carrying transaction `txid` out of use.
+    fn remove_packet_by_txid(&mut self, txid: u64) -> Option<(u64, OutPacket)> {
+        let id = self.by_txid.remove(&txid)?;
+        self.packets.remove(&id).map(|packet| (id, packet))
+    }
+
+    /// Takes every packet object out of use.
+    fn take_packets(&mut self) -> BTreeMap<u64, OutPacket> {
+        self.by_txid.clear();
+        std::mem::take(&mut self.packets)
+    }
 }
 
 #[derive(Default)]
@@ -560,7 +591,7 @@ impl Kmcl {
         // its completion routine, after Closed, so a driver must tolerate the late call.
         let cancelled: Vec<(u64, u32)> = self
             .with(channel, |c| {
-                let all = std::mem::take(&mut c.packets);
+                let all = c.take_packets();
                 c.stats.cancelled += all.len() as u64;
                 all.into_iter().map(|(id, p)| (id, p.key_bits)).collect()
             })
@@ -657,12 +688,7 @@ impl Kmcl {
                     };
                     let found = self
                         .with(channel, |c| {
-                            let id = c
-                                .packets
-                                .iter()
-                                .find(|(_, p)| p.txid == txid)
-                                .map(|(id, _)| *id)?;
-                            let packet = c.packets.remove(&id)?;
+                            let (id, packet) = c.remove_packet_by_txid(txid)?;
                             c.stats.guest_completions += 1;
                             Some((id, packet.key_bits))
                         })
@@ -814,7 +840,7 @@ impl Kmcl {
         }
         let txid = c.next_txid;
         c.next_txid += 1;
-        c.packets.insert(
+        let unique = c.insert_packet(
             id,
             OutPacket {
                 txid,
@@ -828,6 +854,12 @@ impl Kmcl {
             payload: payload.to_vec(),
         });
         drop(state);
+        if !unique {
+            self.violation(format!(
+                "channel {}: VmbPacketSend gave txid {txid} to a second packet in use",
+                channel.0
+            ));
+        }
         self.note(|| {
             format!(
                 "channel {}: VmbPacketSend txid {txid} (wait for completion)",
@@ -858,10 +890,10 @@ impl Kmcl {
             .channels
             .get_mut(&channel)
             .ok_or(NtStatus::INVALID_PARAMETER)?;
-        if c.packets.values().any(|p| p.txid == txid) {
+        if c.by_txid.contains_key(&txid) {
             return Err(NtStatus::OBJECT_NAME_COLLISION);
         }
-        c.packets.insert(
+        c.insert_packet(
             id,
             OutPacket {
                 txid,
