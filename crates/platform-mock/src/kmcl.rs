@@ -20,7 +20,9 @@
 //! it in) and moves with it.
 
 use std::cell::RefCell;
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use ferry_core::status::NtStatus;
 
@@ -226,7 +228,7 @@ struct KChannel {
     packets: BTreeMap<u64, OutPacket>,
     /// The packet object carrying each VMBus transaction id in `packets` (KMCL's lookup of a
     /// guest completion, and the duplicate check of a restore, without a pass over them all).
-    by_txid: HashMap<u64, u64>,
+    by_txid: TxidIndex,
     next_txid: u64,
     to_guest: Vec<ToGuest>,
     save: Option<(Vec<u8>, usize)>,
@@ -234,19 +236,43 @@ struct KChannel {
     stats: KmclChannelStats,
 }
 
+/// Hashes a VMBus transaction id for [`TxidIndex`]: ids are consecutive per channel, and one
+/// multiplication by 2⁶⁴/φ spreads them over the low bits the table indexes with and the high
+/// bits it tags with — far cheaper than the default SipHash, and the simulator's ids need no
+/// defence against flooding.
+#[derive(Default)]
+struct TxidHasher(u64);
+
+impl Hasher for TxidHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.write_u64(self.0.rotate_left(8) ^ u64::from(byte));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+/// Transaction id → packet object id.
+type TxidIndex = HashMap<u64, u64, BuildHasherDefault<TxidHasher>>;
+
 impl KChannel {
-    /// Puts packet object `id` in use. `false` (and the packet is kept but not indexed) if
-    /// another packet object already carries its transaction id.
-    fn insert_packet(&mut self, id: u64, packet: OutPacket) -> bool {
-        let unique = match self.by_txid.entry(packet.txid) {
-            std::collections::hash_map::Entry::Occupied(_) => false,
-            std::collections::hash_map::Entry::Vacant(slot) => {
+    /// Records that packet object `id` carries `txid`; `false` (nothing recorded) if another
+    /// packet object in use already does.
+    fn index_txid(&mut self, txid: u64, id: u64) -> bool {
+        match self.by_txid.entry(txid) {
+            Entry::Occupied(_) => false,
+            Entry::Vacant(slot) => {
                 slot.insert(id);
                 true
             }
-        };
-        self.packets.insert(id, packet);
-        unique
+        }
     }
 
     /// Takes the packet object carrying transaction `txid` out of use.
@@ -840,7 +866,8 @@ impl Kmcl {
         }
         let txid = c.next_txid;
         c.next_txid += 1;
-        let unique = c.insert_packet(
+        let unique = c.index_txid(txid, id);
+        c.packets.insert(
             id,
             OutPacket {
                 txid,
@@ -890,10 +917,10 @@ impl Kmcl {
             .channels
             .get_mut(&channel)
             .ok_or(NtStatus::INVALID_PARAMETER)?;
-        if c.by_txid.contains_key(&txid) {
+        if !c.index_txid(txid, id) {
             return Err(NtStatus::OBJECT_NAME_COLLISION);
         }
-        c.insert_packet(
+        c.packets.insert(
             id,
             OutPacket {
                 txid,
