@@ -1,8 +1,10 @@
 //! Helpers shared by ferry's fuzz targets: resealing blobs, a tiny recording platform, the
-//! operation stream of `service_packet` and the action sequence of `host_sequence`. The seed corpora are written by the ignored test
-//! `seeds::write_seed_corpora` (see `docs/reliability.md`).
+//! operation stream of `service_packet`, the action sequence of `host_sequence` and the
+//! IOCTL framing and layout oracle of `ioctl_request`. The seed corpora are written by the
+//! ignored test `seeds::write_seed_corpora` (see `docs/reliability.md`).
 
 pub mod host_sequence;
+pub mod ioctl;
 pub mod ops;
 pub mod platform;
 #[cfg(test)]

@@ -421,6 +421,9 @@ fn write_seed_corpora() {
         }
         write("service_packet", name, &input);
     }
+    for (name, input) in crate::ioctl::seeds() {
+        write("ioctl_request", &name, &input);
+    }
 }
 
 #[test]
@@ -502,7 +505,16 @@ fn host_sequence_seeds_reach_every_kind_of_action_and_run_clean() {
         reached.extend(actions.iter().map(kind));
         assert_eq!(run_sequence(&setup, &actions), None, "seed {name}");
     }
-    for needed in ["migrate", "save-restore-local", "port-save-restore", "crash", "settle"] {
-        assert!(reached.contains(needed), "no seed reaches {needed}: {reached:?}");
+    for needed in [
+        "migrate",
+        "save-restore-local",
+        "port-save-restore",
+        "crash",
+        "settle",
+    ] {
+        assert!(
+            reached.contains(needed),
+            "no seed reaches {needed}: {reached:?}"
+        );
     }
 }

@@ -62,7 +62,14 @@ pub fn run(args: &Args) -> Result<(), String> {
     };
     let target_dir = workspace::root().join("target").join("windows-panic-check");
     // `--emit=asm` keeps the post-LTO assembly next to the image, to explain a failure.
-    let outcome = build_sys::build(true, features, &["--emit=asm,link"], &target_dir, false);
+    let outcome = build_sys::build(
+        build_sys::toolchain::Toolchain::for_this_host(true),
+        true,
+        features,
+        &["--emit=asm,link"],
+        &target_dir,
+        false,
+    );
     let asm_path = build_sys::output_dir(&target_dir, true)
         .join("deps")
         .join("ferry_driver.s");

@@ -249,6 +249,14 @@ impl<H: FerryHost, const N: usize> ControlDevice<H, N> {
 
     /// Handles one `IRP_MJ_DEVICE_CONTROL` request from `caller`'s handle.
     pub fn device_control(&self, caller: Owner, code: u32, buffer: IoctlBuffer<'_>) -> Completion {
+        let completion = self.answer(caller, code, buffer);
+        // The request has put its channel back: if its handle was cleaned up meanwhile, the
+        // channel is an orphan now, and nobody else would close it before unload.
+        self.close_orphans();
+        completion
+    }
+
+    fn answer(&self, caller: Owner, code: u32, buffer: IoctlBuffer<'_>) -> Completion {
         match self.handle(caller, code, buffer) {
             Ok(completion) => completion,
             Err(error) => {
@@ -324,7 +332,7 @@ impl<H: FerryHost, const N: usize> ControlDevice<H, N> {
             .ok_or(ControlError::OutputTooSmall {
                 needed: OFFER_OUTPUT_LEN,
             })?;
-        let reservation = self.registry.reserve()?;
+        let reservation = self.registry.reserve(caller)?;
         let vmbus = match input.vmbus_handle {
             Some(user) => Some(self.convert(user)?),
             None => None,
@@ -469,11 +477,33 @@ impl<H: FerryHost, const N: usize> ControlDevice<H, N> {
         self.close_kernel_handle(vmbus);
     }
 
-    /// Closes every channel of `owner` (`IRP_MJ_CLEANUP` of its handle); returns how many. A
-    /// channel another thread has checked out at that moment stays (until unload).
+    /// Closes every channel of `owner` (`IRP_MJ_CLEANUP` of its handle); returns how many it
+    /// closed here. A channel another request holds at that moment (checked out, or being
+    /// offered) is doomed instead: that request closes it when it ends
+    /// ([`device_control`](Self::device_control)).
     pub fn close_owned_by(&self, owner: Owner) -> usize {
+        let doomed = self.registry.doom(owner);
+        if doomed > 0 {
+            H::Kernel::log(
+                Level::Info,
+                format_args!(
+                    "{doomed} channel(s) in use at cleanup: closed when their request ends"
+                ),
+            );
+        }
+        self.close_where(|entry| entry.owner == owner)
+    }
+
+    /// Closes the channels whose handle was cleaned up while a request held them; returns how
+    /// many.
+    fn close_orphans(&self) -> usize {
+        self.close_where(|entry| entry.owner == Owner::ORPHANED)
+    }
+
+    /// Takes every channel at rest that `select` picks out of the registry and closes it.
+    fn close_where(&self, select: impl Fn(&Entry<H::Kernel>) -> bool) -> usize {
         let mut closed = 0usize;
-        while let Some(entry) = self.registry.take_first(|entry| entry.owner == owner) {
+        while let Some(entry) = self.registry.take_first(&select) {
             self.retire(entry);
             closed = closed.saturating_add(1);
         }
@@ -483,11 +513,6 @@ impl<H: FerryHost, const N: usize> ControlDevice<H, N> {
     /// Closes every channel (unload, after the device is gone so no request can arrive);
     /// returns how many.
     pub fn close_all(&self) -> usize {
-        let mut closed = 0usize;
-        while let Some(entry) = self.registry.take_first(|_| true) {
-            self.retire(entry);
-            closed = closed.saturating_add(1);
-        }
-        closed
+        self.close_where(|_| true)
     }
 }

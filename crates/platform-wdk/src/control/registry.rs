@@ -11,6 +11,13 @@
 //! other channels run in parallel. An offer first *reserves* a slot, so a full registry refuses
 //! before any KMCL call.
 //!
+//! **A handle closed while one of its requests runs.** `IRP_MJ_CLEANUP` can arrive while
+//! another thread's request still holds one of the handle's channels (checked out, or an
+//! offer between reservation and fill). [`ChannelRegistry::doom`] marks those slots; when the
+//! request puts the channel back, it comes back owned by [`Owner::ORPHANED`] instead of the
+//! gone handle, and the control device closes orphans at the end of every request
+//! (`ControlDevice::device_control`), so the channel does not outlive its handle.
+//!
 //! **Ids.** A [`ChannelId`] is the slot index (low 8 bits) and the slot's generation (high 24
 //! bits, never zero, bumped at each reservation): an id kept after its channel was closed
 //! names nothing, even once the slot serves another channel.
@@ -56,6 +63,13 @@ impl ChannelId {
 /// handle closes the channel (`IRP_MJ_CLEANUP`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Owner(pub usize);
+
+impl Owner {
+    /// The owner of a channel whose handle was cleaned up while a request held the channel:
+    /// closed by the control device when that request ends. No file object has address 0, and
+    /// no caller is ever this owner ([`ChannelRegistry::check_out`] refuses it).
+    pub const ORPHANED: Self = Self(0);
+}
 
 /// A kernel handle ferry must close (`ZwClose`) after the channel that uses it is cleaned up:
 /// the VM's VMBus handle from `VmbConvertVmbusHandleToKernelHandle`.
@@ -120,12 +134,19 @@ pub enum RegistryError {
 
 enum SlotState<K: KernelServices> {
     Free,
-    /// An offer is being made into this slot.
-    Reserved,
+    /// An offer by `owner` is being made into this slot; `doomed`: the owner's handle was
+    /// cleaned up meanwhile.
+    Reserved {
+        owner: Owner,
+        doomed: bool,
+    },
     /// A channel at rest.
     Idle(Entry<K>),
-    /// A request has the channel checked out.
-    InUse,
+    /// A request of `owner` has the channel checked out; `doomed` as for `Reserved`.
+    InUse {
+        owner: Owner,
+        doomed: bool,
+    },
 }
 
 struct Slot<K: KernelServices> {
@@ -171,12 +192,12 @@ impl<K: KernelServices, const N: usize> ChannelRegistry<K, N> {
         }
     }
 
-    /// Reserves a free slot for an offer in progress.
+    /// Reserves a free slot for an offer in progress by `owner`.
     ///
     /// # Errors
     ///
     /// [`RegistryError::Full`]; nothing changed.
-    pub fn reserve(&self) -> Result<Reservation<'_, K, N>, RegistryError> {
+    pub fn reserve(&self, owner: Owner) -> Result<Reservation<'_, K, N>, RegistryError> {
         let mut slots = self.slots.lock();
         let (index, slot) = slots
             .iter_mut()
@@ -185,7 +206,10 @@ impl<K: KernelServices, const N: usize> ChannelRegistry<K, N> {
             .ok_or(RegistryError::Full)?;
         let next = slot.generation.wrapping_add(1) & GENERATION_MASK;
         slot.generation = if next == 0 { 1 } else { next };
-        slot.state = SlotState::Reserved;
+        slot.state = SlotState::Reserved {
+            owner,
+            doomed: false,
+        };
         Ok(Reservation {
             registry: self,
             id: ChannelId::new(index, slot.generation),
@@ -197,13 +221,16 @@ impl<K: KernelServices, const N: usize> ChannelRegistry<K, N> {
     ///
     /// # Errors
     ///
-    /// [`RegistryError::Unknown`] (also for another owner's channel) or
-    /// [`RegistryError::Busy`]; nothing changed.
+    /// [`RegistryError::Unknown`] (also for another owner's channel, and for
+    /// [`Owner::ORPHANED`]) or [`RegistryError::Busy`]; nothing changed.
     pub fn check_out(
         &self,
         id: ChannelId,
         owner: Owner,
     ) -> Result<CheckedOut<'_, K, N>, RegistryError> {
+        if owner == Owner::ORPHANED {
+            return Err(RegistryError::Unknown(id));
+        }
         let mut slots = self.slots.lock();
         let slot = slots
             .get_mut(id.index())
@@ -211,12 +238,16 @@ impl<K: KernelServices, const N: usize> ChannelRegistry<K, N> {
             .ok_or(RegistryError::Unknown(id))?;
         match &slot.state {
             SlotState::Idle(entry) if entry.owner == owner => {}
-            SlotState::InUse => return Err(RegistryError::Busy(id)),
-            SlotState::Free | SlotState::Reserved | SlotState::Idle(_) => {
+            SlotState::InUse { .. } => return Err(RegistryError::Busy(id)),
+            SlotState::Free | SlotState::Reserved { .. } | SlotState::Idle(_) => {
                 return Err(RegistryError::Unknown(id));
             }
         }
-        match core::mem::replace(&mut slot.state, SlotState::InUse) {
+        let in_use = SlotState::InUse {
+            owner,
+            doomed: false,
+        };
+        match core::mem::replace(&mut slot.state, in_use) {
             SlotState::Idle(entry) => Ok(CheckedOut {
                 registry: self,
                 id,
@@ -247,6 +278,30 @@ impl<K: KernelServices, const N: usize> ChannelRegistry<K, N> {
         }
     }
 
+    /// Marks every channel of `owner` that a request holds right now (checked out, or an offer
+    /// not yet filled) to come back as [`Owner::ORPHANED`] (`IRP_MJ_CLEANUP` of its handle,
+    /// before the channels at rest are taken); returns how many.
+    pub fn doom(&self, owner: Owner) -> usize {
+        let mut slots = self.slots.lock();
+        let mut doomed = 0usize;
+        for slot in slots.iter_mut() {
+            if let SlotState::Reserved {
+                owner: held_by,
+                doomed: flag,
+            }
+            | SlotState::InUse {
+                owner: held_by,
+                doomed: flag,
+            } = &mut slot.state
+                && *held_by == owner
+            {
+                *flag = true;
+                doomed = doomed.saturating_add(1);
+            }
+        }
+        doomed
+    }
+
     /// Slots not free (channels at rest, checked out, or being offered).
     #[must_use]
     pub fn len(&self) -> usize {
@@ -269,6 +324,20 @@ impl<K: KernelServices, const N: usize> ChannelRegistry<K, N> {
             slot.state = state;
         }
     }
+
+    /// Puts `entry` at rest in the slot a request held (reserved or checked out); its owner
+    /// becomes [`Owner::ORPHANED`] if the slot was doomed meanwhile.
+    fn check_in(&self, id: ChannelId, mut entry: Entry<K>) {
+        let mut slots = self.slots.lock();
+        if let Some(slot) = slots.get_mut(id.index()) {
+            if let SlotState::Reserved { doomed: true, .. }
+            | SlotState::InUse { doomed: true, .. } = slot.state
+            {
+                entry.owner = Owner::ORPHANED;
+            }
+            slot.state = SlotState::Idle(entry);
+        }
+    }
 }
 
 /// A reserved slot; dropped without [`Reservation::fill`], it is free again.
@@ -285,10 +354,11 @@ impl<K: KernelServices, const N: usize> Reservation<'_, K, N> {
         self.id
     }
 
-    /// Puts the offered channel into the slot; returns its id.
+    /// Puts the offered channel into the slot (as an orphan if its owner's handle was
+    /// cleaned up meanwhile); returns its id.
     pub fn fill(mut self, entry: Entry<K>) -> ChannelId {
         self.filled = true;
-        self.registry.put(self.id, SlotState::Idle(entry));
+        self.registry.check_in(self.id, entry);
         self.id
     }
 }
@@ -338,7 +408,7 @@ impl<K: KernelServices, const N: usize> CheckedOut<'_, K, N> {
 impl<K: KernelServices, const N: usize> Drop for CheckedOut<'_, K, N> {
     fn drop(&mut self) {
         if let Some(entry) = self.entry.take() {
-            self.registry.put(self.id, SlotState::Idle(entry));
+            self.registry.check_in(self.id, entry);
         }
     }
 }

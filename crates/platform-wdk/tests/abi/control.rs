@@ -807,3 +807,61 @@ proptest! {
         finish(&serial, handles);
     }
 }
+
+/// `IRP_MJ_CLEANUP` of the worker's handle arrives while one of its requests is inside KMCL
+/// (run from the fake's hook, as another CPU would): the held channel cannot be taken then, so
+/// it is doomed, and the request that holds it closes it as it ends — it does not stay open
+/// until unload (the gap this closes).
+#[test]
+fn cleanup_during_a_request_closes_the_channel_when_the_request_ends() {
+    let serial = serial();
+    let handles = fake_kmcl::live_kernel_handles();
+    let (id, channel) = offer(WORKER, 0, USER_HANDLE);
+    let (_, other) = offer(OTHER, 0, 0);
+    open_and_run(channel);
+    fake_kmcl::set_hook(|| {
+        assert_eq!(
+            CONTROL.close_owned_by(WORKER),
+            0,
+            "the channel is checked out"
+        );
+    });
+    assert_eq!(
+        simple(WORKER, IOCTL_FERRY_PAUSE_CHANNEL, id),
+        NtStatus::SUCCESS
+    );
+    assert!(record(channel).cleaned_up, "closed as the pause ended");
+    assert_eq!(
+        fake_kmcl::live_kernel_handles(),
+        handles,
+        "VMBus handle closed"
+    );
+    assert_eq!(
+        CONTROL.registry().len(),
+        1,
+        "only the other handle's channel is left"
+    );
+    assert!(!record(other).cleaned_up);
+    finish(&serial, handles);
+}
+
+/// The same during an offer, between reserving the slot and filling it: the offer answers its
+/// id (the caller's handle is gone, so nobody reads it) and the channel is closed at once.
+#[test]
+fn cleanup_during_an_offer_closes_the_offered_channel() {
+    let serial = serial();
+    let handles = fake_kmcl::live_kernel_handles();
+    fake_kmcl::set_hook(|| {
+        assert_eq!(CONTROL.close_owned_by(WORKER), 0, "nothing at rest yet");
+    });
+    let (id, channel) = offer(WORKER, 0, USER_HANDLE);
+    assert!(record(channel).cleaned_up, "closed as the offer ended");
+    assert!(CONTROL.registry().is_empty());
+    assert_eq!(fake_kmcl::live_kernel_handles(), handles);
+    assert_eq!(
+        simple(WORKER, IOCTL_FERRY_CLOSE_CHANNEL, id),
+        NtStatus::NOT_FOUND,
+        "the id names nothing"
+    );
+    finish(&serial, handles);
+}

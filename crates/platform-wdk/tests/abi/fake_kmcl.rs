@@ -64,7 +64,22 @@ struct FakePacket {
 static CHANNELS: Mutex<Vec<usize>> = Mutex::new(Vec::new());
 static LIVE_PACKETS: AtomicI64 = AtomicI64::new(0);
 static SEND_STATUS: AtomicI32 = AtomicI32::new(0);
+/// Run once inside the next `VmbChannelPause` or `VmbConvertVmbusHandleToKernelHandle`: what
+/// another CPU does while a request is inside KMCL.
+static HOOK: Mutex<Option<Box<dyn FnOnce() + Send>>> = Mutex::new(None);
 static ENABLE_STATUS: AtomicI32 = AtomicI32::new(0);
+
+/// Runs `hook` inside the next `VmbChannelPause` or `VmbConvertVmbusHandleToKernelHandle`.
+pub fn set_hook(hook: impl FnOnce() + Send + 'static) {
+    *HOOK.lock().unwrap() = Some(Box::new(hook));
+}
+
+fn run_hook() {
+    let hook = HOOK.lock().unwrap().take();
+    if let Some(hook) = hook {
+        hook();
+    }
+}
 
 /// The record of `channel`.
 pub fn record(channel: VMBCHANNEL) -> MutexGuard<'static, ChannelRecord> {
@@ -309,6 +324,7 @@ unsafe extern "system" fn channel_start(channel: VMBCHANNEL) {
 
 unsafe extern "system" fn channel_pause(channel: VMBCHANNEL) {
     note(channel, "Pause");
+    run_hook();
 }
 
 unsafe extern "system" fn channel_set_pointer(channel: VMBCHANNEL, pointer: *mut c_void) {
@@ -677,6 +693,7 @@ unsafe extern "system" fn convert_vmbus_handle_to_kernel_handle(
 ) -> NtStatus {
     let status = NtStatus(CONVERT_STATUS.load(Ordering::SeqCst));
     CONVERTED.lock().unwrap().push(handle as usize);
+    run_hook();
     if status.is_success() {
         let object = Box::into_raw(Box::new(FakeKernelHandle {
             user: handle as usize,
