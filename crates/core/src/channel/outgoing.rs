@@ -94,9 +94,11 @@ impl<H, C, const N: usize> OutgoingLedger<H, C, N> {
                 context,
             })
             .map_err(|entry| entry.context)?;
+        // Every removal below unindexes its slot, so the slot is not indexed; unindexing it
+        // again costs one load and keeps the index exact even if that ever changed.
+        self.identities.remove(key.slot);
         if let Some(identity) = identity {
-            // A fresh slot is never indexed (every removal below unindexes it).
-            let _fresh = self.identities.insert(key.slot, identity);
+            let _indexed = self.identities.insert(key.slot, identity);
         }
         Ok(transaction_key(key))
     }
@@ -201,6 +203,31 @@ mod tests {
         assert_eq!(ledger.reserve(2, None), Err(2));
         assert_eq!(ledger.abort(key), Some(1));
         assert!(ledger.reserve(3, None).is_ok());
+    }
+
+    #[test]
+    fn identities_leave_the_index_with_their_transactions() {
+        let mut ledger = OutgoingLedger::<u8, &str, 4>::new();
+        let a = ledger.reserve("a", Some(10)).unwrap();
+        let b = ledger.reserve("b", Some(11)).unwrap();
+        let c = ledger.reserve("c", Some(12)).unwrap();
+        let anonymous = ledger.reserve("d", None).unwrap();
+        assert_eq!(ledger.find_identity(11), Some(b));
+        assert_eq!(ledger.identity(c), Some(12));
+        assert_eq!(ledger.identity(anonymous), None);
+        ledger.complete(a).unwrap();
+        assert_eq!(ledger.abort(b), Some("b"));
+        let (released, _) = ledger.release_at(usize::from(c.slot)).unwrap();
+        assert_eq!(released, c);
+        for (gone, identity) in [(a, 10), (b, 11), (c, 12)] {
+            assert_eq!(ledger.find_identity(identity), None);
+            assert_eq!(ledger.identity(gone), None, "stale key");
+        }
+        // A reused slot carries only its new identity.
+        let e = ledger.reserve("e", Some(13)).unwrap();
+        assert!([a.slot, b.slot, c.slot].contains(&e.slot));
+        assert_eq!(ledger.find_identity(13), Some(e));
+        assert_eq!(ledger.find_identity(12), None);
     }
 
     #[test]
