@@ -787,8 +787,8 @@ impl ChannelService for NotifyingService {
         self.restored.set(self.restored.get() + 1);
     }
 
-    fn same_transaction(&self, restored: &NotificationTx, outstanding: &NotificationTx) -> bool {
-        restored.sequence.is_some() && restored.sequence == outstanding.sequence
+    fn transaction_identity(&self, transaction: &NotificationTx) -> Option<u64> {
+        transaction.sequence
     }
 }
 

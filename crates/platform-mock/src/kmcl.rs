@@ -20,7 +20,9 @@
 //! it in) and moves with it.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 
 use ferry_core::status::NtStatus;
 
@@ -224,11 +226,66 @@ struct KChannel {
     quota: u32,
     outstanding: BTreeMap<u64, u64>,
     packets: BTreeMap<u64, OutPacket>,
+    /// The packet object carrying each VMBus transaction id in `packets` (KMCL's lookup of a
+    /// guest completion, and the duplicate check of a restore, without a pass over them all).
+    by_txid: TxidIndex,
     next_txid: u64,
     to_guest: Vec<ToGuest>,
     save: Option<(Vec<u8>, usize)>,
     restore: Vec<u8>,
     stats: KmclChannelStats,
+}
+
+/// Hashes a VMBus transaction id for [`TxidIndex`]: ids are consecutive per channel, and one
+/// multiplication by 2⁶⁴/φ spreads them over the low bits the table indexes with and the high
+/// bits it tags with — far cheaper than the default SipHash, and the simulator's ids need no
+/// defence against flooding.
+#[derive(Default)]
+struct TxidHasher(u64);
+
+impl Hasher for TxidHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.write_u64(self.0.rotate_left(8) ^ u64::from(byte));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+/// Transaction id → packet object id.
+type TxidIndex = HashMap<u64, u64, BuildHasherDefault<TxidHasher>>;
+
+impl KChannel {
+    /// Records that packet object `id` carries `txid`; `false` (nothing recorded) if another
+    /// packet object in use already does.
+    fn index_txid(&mut self, txid: u64, id: u64) -> bool {
+        match self.by_txid.entry(txid) {
+            Entry::Occupied(_) => false,
+            Entry::Vacant(slot) => {
+                slot.insert(id);
+                true
+            }
+        }
+    }
+
+    /// Takes the packet object carrying transaction `txid` out of use.
+    fn remove_packet_by_txid(&mut self, txid: u64) -> Option<(u64, OutPacket)> {
+        let id = self.by_txid.remove(&txid)?;
+        self.packets.remove(&id).map(|packet| (id, packet))
+    }
+
+    /// Takes every packet object out of use.
+    fn take_packets(&mut self) -> BTreeMap<u64, OutPacket> {
+        self.by_txid.clear();
+        std::mem::take(&mut self.packets)
+    }
 }
 
 #[derive(Default)]
@@ -560,7 +617,7 @@ impl Kmcl {
         // its completion routine, after Closed, so a driver must tolerate the late call.
         let cancelled: Vec<(u64, u32)> = self
             .with(channel, |c| {
-                let all = std::mem::take(&mut c.packets);
+                let all = c.take_packets();
                 c.stats.cancelled += all.len() as u64;
                 all.into_iter().map(|(id, p)| (id, p.key_bits)).collect()
             })
@@ -657,12 +714,7 @@ impl Kmcl {
                     };
                     let found = self
                         .with(channel, |c| {
-                            let id = c
-                                .packets
-                                .iter()
-                                .find(|(_, p)| p.txid == txid)
-                                .map(|(id, _)| *id)?;
-                            let packet = c.packets.remove(&id)?;
+                            let (id, packet) = c.remove_packet_by_txid(txid)?;
                             c.stats.guest_completions += 1;
                             Some((id, packet.key_bits))
                         })
@@ -814,6 +866,7 @@ impl Kmcl {
         }
         let txid = c.next_txid;
         c.next_txid += 1;
+        let unique = c.index_txid(txid, id);
         c.packets.insert(
             id,
             OutPacket {
@@ -828,6 +881,12 @@ impl Kmcl {
             payload: payload.to_vec(),
         });
         drop(state);
+        if !unique {
+            self.violation(format!(
+                "channel {}: VmbPacketSend gave txid {txid} to a second packet in use",
+                channel.0
+            ));
+        }
         self.note(|| {
             format!(
                 "channel {}: VmbPacketSend txid {txid} (wait for completion)",
@@ -858,7 +917,7 @@ impl Kmcl {
             .channels
             .get_mut(&channel)
             .ok_or(NtStatus::INVALID_PARAMETER)?;
-        if c.packets.values().any(|p| p.txid == txid) {
+        if !c.index_txid(txid, id) {
             return Err(NtStatus::OBJECT_NAME_COLLISION);
         }
         c.packets.insert(

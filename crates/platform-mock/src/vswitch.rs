@@ -8,8 +8,12 @@
 //! call the callout through [`VSwitchCallout`] with no borrow held.
 //!
 //! Buffer ownership of a saved blob is undocumented (`wfp-vswitch.md` §4.3). The simulated
-//! switch copies the blob the callout returns; for a pended save the callout hands the blob over
-//! with [`VSwitch::write_runtime_state`] before completing.
+//! switch takes the blob the callout returns (by move, no copy); for a pended save the callout
+//! hands the blob over with [`VSwitch::write_runtime_state`] before completing. The switch
+//! keeps a finished request only until its result is collected ([`VSwitch::save_progress`]
+//! moves the blob out and forgets the request), a newer save of the same port replaces it, or,
+//! for an abandoned request, its late completion arrives: what it holds across repeated
+//! migrations stays bounded ([`VSwitch::retained`]).
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -68,10 +72,19 @@ pub enum SaveProgress {
         /// Ticks since the callout pended it.
         outstanding: u64,
     },
-    /// Finished with a blob.
+    /// Finished with a blob, handed over (the switch no longer holds it).
     Saved(Vec<u8>),
     /// Finished with a failure.
     Failed(NtStatus),
+}
+
+/// What a switch holds of save requests (see [`VSwitch::retained`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SaveRetention {
+    /// Requests held: pended ones, and finished ones not collected yet.
+    pub requests: usize,
+    /// Bytes of the blobs those requests hold.
+    pub blob_bytes: usize,
 }
 
 struct SaveRequest {
@@ -97,6 +110,8 @@ pub struct VSwitchStats {
     pub late_completions: u64,
     /// Restores requested.
     pub restores: u64,
+    /// Finished results nobody collected, dropped when the port was saved again.
+    pub uncollected_replaced: u64,
 }
 
 #[derive(Default)]
@@ -226,6 +241,14 @@ impl VSwitch {
     ) -> u64 {
         let oid = {
             let mut state = self.state.borrow_mut();
+            // A newer save of the port supersedes a finished result nobody collected (a
+            // migration that was given up); a pended request stays until it completes.
+            let before = state.saves.len();
+            state
+                .saves
+                .retain(|_, request| request.port != port || request.status.is_none());
+            let replaced = (before - state.saves.len()) as u64;
+            state.stats.uncollected_replaced += replaced;
             state.next_oid += 1;
             state.stats.saves += 1;
             let oid = state.next_oid;
@@ -277,19 +300,40 @@ impl VSwitch {
         oid
     }
 
-    /// Where save request `oid` stands at `now`.
+    /// Where save request `oid` stands at `now`. A finished request's result is handed over
+    /// once — the blob moved out, not copied — and the request forgotten: asked again, the
+    /// switch answers `None`, as for an unknown request.
     #[must_use]
     pub fn save_progress(&self, oid: u64, now: Ticks) -> Option<SaveProgress> {
-        let state = self.state.borrow();
+        let mut state = self.state.borrow_mut();
         let request = state.saves.get(&oid)?;
-        Some(match (request.status, &request.blob) {
-            (None, _) => SaveProgress::Pending {
+        let Some(status) = request.status else {
+            return Some(SaveProgress::Pending {
                 outstanding: now.saturating_since(request.started),
-            },
-            (Some(status), Some(blob)) if status.is_success() => SaveProgress::Saved(blob.clone()),
-            (Some(status), _) if status.is_success() => SaveProgress::Failed(NtStatus::DATA_ERROR),
-            (Some(status), _) => SaveProgress::Failed(status),
+            });
+        };
+        let request = state.saves.remove(&oid)?;
+        Some(match request.blob {
+            Some(blob) if status.is_success() => SaveProgress::Saved(blob),
+            None if status.is_success() => SaveProgress::Failed(NtStatus::DATA_ERROR),
+            _ => SaveProgress::Failed(status),
         })
+    }
+
+    /// What the switch holds of save requests: bounded by the ports with a save in progress
+    /// or finished and not collected, whatever number of migrations came before.
+    #[must_use]
+    pub fn retained(&self) -> SaveRetention {
+        let state = self.state.borrow();
+        SaveRetention {
+            requests: state.saves.len(),
+            blob_bytes: state
+                .saves
+                .values()
+                .filter_map(|request| request.blob.as_ref())
+                .map(Vec::len)
+                .sum(),
+        }
     }
 
     /// Gives up on a pended save (the save OID times out): a completion arriving later is
@@ -323,9 +367,14 @@ impl VSwitch {
         let mut state = self.state.borrow_mut();
         let oid = completion.oid;
         let Some(request) = state.saves.get_mut(&oid) else {
-            state
-                .violations
-                .push(format!("NotifyComplete for unknown save {oid}"));
+            // Requests are numbered from 1 and forgotten once finished and collected (or
+            // replaced, or completed late): a number already issued is a second completion.
+            let problem = if (1..=state.next_oid).contains(&oid) {
+                format!("save {oid} completed twice (its result was already collected)")
+            } else {
+                format!("NotifyComplete for unknown save {oid}")
+            };
+            state.violations.push(problem);
             return;
         };
         let port = request.port.0;
@@ -344,6 +393,8 @@ impl VSwitch {
             state.violations.push(problem);
         }
         if late {
+            // Nobody waits for an abandoned request's result: forget it and its blob.
+            state.saves.remove(&oid);
             state.stats.late_completions += 1;
         }
     }

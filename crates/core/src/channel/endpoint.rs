@@ -437,7 +437,8 @@ impl<P: Platform, S: ChannelService, const QUOTA: usize, const OUTGOING: usize>
                 else {
                     return Ok(sent);
                 };
-                match inner.outgoing.reserve(transaction) {
+                let identity = inner.service.transaction_identity(&transaction);
+                match inner.outgoing.reserve(transaction, identity) {
                     Ok(key) => (key, len),
                     Err(transaction) => {
                         // Unreachable given the room check above, but never lose it silently.
@@ -581,16 +582,13 @@ impl<P: Platform, S: ChannelService, const QUOTA: usize, const OUTGOING: usize>
             let mut inner = self.inner.lock();
             inner.machine.check(Operation::RestorePacket)?;
             let inner = &mut *inner;
-            let duplicate = inner
-                .outgoing
-                .iter()
-                .find(|(_, entry)| inner.service.same_transaction(&transaction, &entry.context));
-            if let Some((existing, _)) = duplicate {
+            let identity = inner.service.transaction_identity(&transaction);
+            if let Some(existing) = identity.and_then(|id| inner.outgoing.find_identity(id)) {
                 return Err(ChannelError::DuplicateTransaction(existing));
             }
             inner
                 .outgoing
-                .reserve(transaction)
+                .reserve(transaction, identity)
                 .map_err(|_| ChannelError::OutgoingFull { capacity: OUTGOING })?
         };
         match platform.restore_transaction(&self.handle, key, library_state) {

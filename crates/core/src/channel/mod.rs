@@ -8,6 +8,7 @@
 //! | [`slab`] | fixed-capacity storage with generation-checked keys |
 //! | [`incoming`] | outstanding `VMBPACKETCOMPLETION`s and batch accounting |
 //! | [`outgoing`] | host→guest transactions awaiting the guest's completion |
+//! | [`identity`] | the outgoing ledger's index by transaction identity (duplicate restores) |
 //! | [`service`] | the [`ChannelService`] trait a VSP protocol implements |
 //! | [`endpoint`] | [`Channel`]: the above behind one lock, never held across a platform call |
 //! | [`error`] | [`ChannelError`] |
@@ -15,6 +16,7 @@
 pub mod diagram;
 pub mod endpoint;
 pub mod error;
+pub mod identity;
 pub mod incoming;
 pub mod outgoing;
 pub mod service;

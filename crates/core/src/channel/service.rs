@@ -128,17 +128,17 @@ pub trait ChannelService {
     /// A transaction was restored onto this channel from saved state.
     fn transaction_restored(&mut self, transaction: &Self::Transaction);
 
-    /// Whether `restored` is the same transaction as `outstanding`, already in flight (a
-    /// RestorePacket repeated for one saved packet). The channel then refuses the restore
-    /// instead of keeping a copy the guest can never complete. The default knows no identity
-    /// and answers `false`.
-    fn same_transaction(
-        &self,
-        restored: &Self::Transaction,
-        outstanding: &Self::Transaction,
-    ) -> bool {
-        let _ = (restored, outstanding);
-        false
+    /// The identity of `transaction` among the channel's transactions in flight: two with the
+    /// same `Some` identity are one transaction (a RestorePacket repeated for one saved
+    /// packet, which the channel then refuses instead of keeping a copy the guest can never
+    /// complete). `None`: no identity known; such a transaction is never a duplicate. The
+    /// answer must depend on the transaction alone and be unique among distinct transactions
+    /// (a sequence number, not a hash). The channel asks once per send or restore and keeps
+    /// the answer in the ledger's index, so duplicates are found in constant expected time.
+    /// The default knows no identity.
+    fn transaction_identity(&self, transaction: &Self::Transaction) -> Option<u64> {
+        let _ = transaction;
+        None
     }
 
     /// The guest closed the channel: forget its session.

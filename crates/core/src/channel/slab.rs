@@ -131,6 +131,18 @@ impl<T, const N: usize> Slab<T, N> {
         }
     }
 
+    /// The key of the entry in slot `index`, if the slot is occupied.
+    #[must_use]
+    pub fn key_at(&self, index: usize) -> Option<SlotKey> {
+        match self.slots.get(index)? {
+            Slot::Occupied { generation, .. } => Some(SlotKey {
+                slot: u16::try_from(index).ok()?,
+                generation: *generation,
+            }),
+            Slot::Vacant { .. } => None,
+        }
+    }
+
     /// Removes and returns the entry `key` names; `None` if it is gone (stale or never was).
     pub fn remove(&mut self, key: SlotKey) -> Option<T> {
         match self.slots.get(usize::from(key.slot))? {
@@ -280,6 +292,10 @@ mod tests {
                     }
                 }
                 prop_assert_eq!(slab.len(), model.len());
+                for index in 0..9 {
+                    let expected = model.keys().find(|k| usize::from(k.slot) == index).copied();
+                    prop_assert_eq!(slab.key_at(index), expected);
+                }
                 let mut listed: Vec<_> = slab.iter().map(|(k, v)| (k, *v)).collect();
                 let mut expected: Vec<_> = model.iter().map(|(k, v)| (*k, *v)).collect();
                 listed.sort_by_key(|(k, _)| k.slot);

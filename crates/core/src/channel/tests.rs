@@ -295,12 +295,19 @@ impl ChannelService for TestService {
     fn transaction_restored(&mut self, transaction: &TestTx) {
         self.restored.push(*transaction);
         if let TestTx::Numbered(n) = transaction {
-            self.next_sequence = self.next_sequence.max(n + 1);
+            self.next_sequence = self.next_sequence.max(n.saturating_add(1));
         }
     }
 
     fn reset_session(&mut self) {
         self.resets += 1;
+    }
+
+    fn transaction_identity(&self, transaction: &TestTx) -> Option<u64> {
+        match transaction {
+            TestTx::Numbered(n) => Some(*n),
+            TestTx::Stateless => None,
+        }
     }
 }
 
@@ -862,5 +869,168 @@ proptest! {
             seqs.dedup();
             assert_eq!(seqs.len(), sent, "no transaction released twice");
         });
+    }
+}
+
+/// The duplicate check before the identity index: the first outstanding transaction, in slot
+/// order, that the restored one equals (both numbered alike), found by scanning the ledger.
+fn duplicate_by_scan<const OUTGOING: usize>(
+    ch: &Channel<Recorder<'_>, TestService, 4, OUTGOING>,
+    restored: TestTx,
+) -> Option<TransactionKey> {
+    let mut found = None;
+    ch.transaction_keys(|key, outstanding| {
+        let same = matches!(restored, TestTx::Numbered(_)) && restored == *outstanding;
+        if same && found.is_none() {
+            found = Some(key);
+        }
+    });
+    found
+}
+
+fn saved_form(tx: TestTx) -> Vec<u8> {
+    match tx {
+        TestTx::Numbered(n) => n.to_le_bytes().to_vec(),
+        TestTx::Stateless => Vec::new(),
+    }
+}
+
+#[test]
+fn a_repeated_restore_is_refused_while_its_first_copy_is_in_flight() {
+    let p = Recorder::default();
+    let ch = channel();
+    let first = ch
+        .restore_packet(&p, b"lib", &saved_form(TestTx::Numbered(5)))
+        .unwrap();
+    let other = ch
+        .restore_packet(&p, b"lib", &saved_form(TestTx::Numbered(6)))
+        .unwrap();
+    assert_eq!(
+        ch.restore_packet(&p, b"lib", &saved_form(TestTx::Numbered(5))),
+        Err(ChannelError::DuplicateTransaction(first))
+    );
+    // A full ledger still names the duplicate rather than the lack of room.
+    ch.restore_packet(&p, b"lib", &[]).unwrap();
+    assert_eq!(ch.outstanding(), (0, 3));
+    assert_eq!(
+        ch.restore_packet(&p, b"lib", &saved_form(TestTx::Numbered(6))),
+        Err(ChannelError::DuplicateTransaction(other))
+    );
+    assert_eq!(
+        ch.restore_packet(&p, b"lib", &saved_form(TestTx::Numbered(7))),
+        Err(ChannelError::OutgoingFull { capacity: 3 })
+    );
+    // Once the first copy is completed, the same transaction may be restored again.
+    ch.transaction_completed(&p, first, NtStatus::SUCCESS, &5u64.to_le_bytes())
+        .unwrap();
+    let again = ch
+        .restore_packet(&p, b"lib", &saved_form(TestTx::Numbered(5)))
+        .unwrap();
+    assert_eq!(again.slot, first.slot);
+    assert_ne!(again, first, "a new generation");
+    assert_eq!(
+        ch.restore_packet(&p, b"lib", &saved_form(TestTx::Numbered(5))),
+        Err(ChannelError::DuplicateTransaction(again))
+    );
+}
+
+#[derive(Debug, Clone)]
+enum RestoreStep {
+    /// Restore the transaction numbered `pool[i]`, or a stateless one for `None`.
+    Restore(Option<usize>),
+    /// The same, with the platform failing to recreate the packet.
+    RestoreFailing(Option<usize>),
+    /// The guest completes the `i`-th outstanding transaction (modulo their count).
+    Complete(usize),
+    /// The guest closes and reopens: every transaction is retired.
+    CloseAndReopen,
+}
+
+fn restore_step() -> impl Strategy<Value = RestoreStep> {
+    let pick = proptest::option::weighted(0.85, 0usize..10);
+    prop_oneof![
+        8 => pick.clone().prop_map(RestoreStep::Restore),
+        1 => pick.prop_map(RestoreStep::RestoreFailing),
+        3 => (0usize..8).prop_map(RestoreStep::Complete),
+        1 => Just(RestoreStep::CloseAndReopen),
+    ]
+}
+
+/// Ledger capacity of the channel the property below drives.
+const PROPERTY_OUTGOING: usize = 6;
+
+proptest! {
+    /// On any sequence of restores (repeats included, ledger full or not), completions,
+    /// failed restores and closes, `restore_packet` gives exactly what the scan of the ledger
+    /// gave before the identity index: the duplicate's key, "full", the platform's failure or a
+    /// new key. Half the numbers share one bucket of the index.
+    #[test]
+    fn duplicate_detection_agrees_with_the_ledger_scan(
+        steps in proptest::collection::vec(restore_step(), 0..120),
+    ) {
+        use crate::channel::identity::IdentityIndex;
+        let pool: Vec<u64> = (0u64..)
+            .filter(|&n| IdentityIndex::<PROPERTY_OUTGOING>::bucket(n) == 1)
+            .take(5)
+            .chain([0, 1, 2, u64::MAX, 1 << 40])
+            .collect();
+        let p = Recorder::default();
+        let ch: Channel<Recorder<'_>, TestService, 4, PROPERTY_OUTGOING> =
+            Channel::new(7, TestService::default());
+        ch.request(ChannelEvent::Enable).unwrap();
+        prop_assert_eq!(ch.on_opened(&p), NtStatus::SUCCESS);
+        for step in steps {
+            match step {
+                RestoreStep::Restore(pick) | RestoreStep::RestoreFailing(pick) => {
+                    let failing = matches!(step, RestoreStep::RestoreFailing(_));
+                    let tx = pick.map_or(TestTx::Stateless, |i| TestTx::Numbered(pool[i]));
+                    let expected = duplicate_by_scan(&ch, tx);
+                    let before = ch.outstanding().1;
+                    p.fail_restores.set(failing.then_some(NtStatus::INSUFFICIENT_RESOURCES));
+                    let got = ch.restore_packet(&p, b"lib", &saved_form(tx));
+                    match (expected, got) {
+                        (Some(existing), got) => {
+                            prop_assert_eq!(got, Err(ChannelError::DuplicateTransaction(existing)));
+                        }
+                        (None, _) if before == PROPERTY_OUTGOING => prop_assert_eq!(
+                            got,
+                            Err(ChannelError::OutgoingFull { capacity: PROPERTY_OUTGOING })
+                        ),
+                        (None, _) if failing => prop_assert_eq!(
+                            got,
+                            Err(ChannelError::RestoreFailed(NtStatus::INSUFFICIENT_RESOURCES))
+                        ),
+                        (None, Ok(key)) => {
+                            let mut held = None;
+                            ch.transaction_keys(|k, t| if k == key { held = Some(*t) });
+                            prop_assert_eq!(held, Some(tx));
+                        }
+                        (None, Err(error)) => prop_assert!(false, "refused: {error}"),
+                    }
+                    let grew = usize::from(got.is_ok());
+                    prop_assert_eq!(ch.outstanding().1, before + grew);
+                }
+                RestoreStep::Complete(i) => {
+                    let mut keys = Vec::new();
+                    ch.transaction_keys(|key, tx| keys.push((key, *tx)));
+                    if !keys.is_empty() {
+                        let (key, tx) = keys[i % keys.len()];
+                        let completion = match tx {
+                            TestTx::Numbered(n) => n.to_le_bytes().to_vec(),
+                            TestTx::Stateless => Vec::new(),
+                        };
+                        prop_assert_eq!(
+                            ch.transaction_completed(&p, key, NtStatus::SUCCESS, &completion),
+                            Ok(())
+                        );
+                    }
+                }
+                RestoreStep::CloseAndReopen => {
+                    ch.on_closed(&p).unwrap();
+                    prop_assert_eq!(ch.outstanding().1, 0);
+                    prop_assert_eq!(ch.on_opened(&p), NtStatus::SUCCESS);
+                }
+            }
+        }
     }
 }

@@ -528,10 +528,10 @@ impl<Q: PortStatsSource> ChannelService for FerryService<Q> {
         self.session = Session::new();
     }
 
-    /// Sequence numbers are unique per channel, so two notifications with the same known
-    /// sequence are one. (Heartbeats restored without state carry none and are never equal.)
-    fn same_transaction(&self, restored: &NotificationTx, outstanding: &NotificationTx) -> bool {
-        restored.sequence.is_some() && restored.sequence == outstanding.sequence
+    /// Sequence numbers are unique per channel, so a notification's known sequence names it.
+    /// (Heartbeats restored without state carry none and are never duplicates.)
+    fn transaction_identity(&self, transaction: &NotificationTx) -> Option<u64> {
+        transaction.sequence
     }
 }
 
